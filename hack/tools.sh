@@ -6,6 +6,7 @@
 #   hack/tools.sh path COMPONENT         print the binary's path (built or not)
 #   hack/tools.sh assets                 print the envtest assets directory
 #   hack/tools.sh check [COMPONENT...]   exit 1, naming the command to run, if missing
+#   hack/tools.sh prune                  remove cached builds no pin refers to
 #
 # Components: etcd kube-apiserver kube-controller-manager vault cert-manager
 # controller-gen. Versions come from hack/versions.env only. Nothing is
@@ -86,7 +87,8 @@ path() {
   local mod dir sum
   mod=$(module "$1")
   dir=$root/hack/tools/$mod
-  sum=$(cat "$dir/go.mod" "$dir/go.sum" "$root/hack/versions.env" | sha256sum | cut -c1-10)
+  # The key covers what decides the binary: the module graph and the flags.
+  sum=$({ cat "$dir/go.mod" "$dir/go.sum"; ldflags "$1"; } | sha256sum | cut -c1-10)
   echo "$cache/bin/$1-$(version "$1")-$sum/$1"
 }
 
@@ -102,8 +104,8 @@ build_one() {
   start=$SECONDS
   mkdir -p "$(dirname "$out")"
   (cd "$root/hack/tools/$mod" &&
-    go build -trimpath -ldflags "$(ldflags "$name")" -o "$out.tmp" "$(package "$name")")
-  mv "$out.tmp" "$out"
+    go build -trimpath -ldflags "$(ldflags "$name")" -o "$out.tmp.$$" "$(package "$name")")
+  mv "$out.tmp.$$" "$out"
   log "built $name in $((SECONDS - start))s: $out"
 }
 
@@ -168,6 +170,18 @@ check() {
   fi
 }
 
+prune() {
+  local keep=() d n
+  for n in "${all[@]}"; do keep+=("$(dirname "$(path "$n")")"); done
+  for d in "$cache"/bin/*/; do
+    d=${d%/}
+    if [[ ! " ${keep[*]} " == *" $d "* ]]; then
+      log "removing $d"
+      rm -rf "$d"
+    fi
+  done
+}
+
 cmd=${1:-build}
 shift || true
 case $cmd in
@@ -175,5 +189,6 @@ case $cmd in
   path) path "$1" ;;
   assets) assets ;;
   check) check "$@" ;;
-  *) log "usage: hack/tools.sh build|path|assets|check [COMPONENT...]"; exit 2 ;;
+  prune) prune ;;
+  *) log "usage: hack/tools.sh build|path|assets|check|prune [COMPONENT...]"; exit 2 ;;
 esac

@@ -14,6 +14,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -23,7 +24,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
+
+func init() {
+	// envtest logs through controller-runtime; this package's tests read
+	// component logs from files instead.
+	ctrllog.SetLogger(logr.Discard())
+}
 
 // certificateReadyBound is how long a leaf certificate may take from
 // creation to Ready on a 2-core machine; it took about 5 seconds when
