@@ -154,7 +154,13 @@ assets() {
   mkdir -p "$dir"
   local n
   for n in etcd kube-apiserver kube-controller-manager; do
-    ln -sfn "$(path "$n")" "$dir/$n"
+    # envtest starts these in their own process group but does not tie
+    # them to its life: a test binary killed by a timeout would leave them
+    # running. setpriv (util-linux) makes the kernel kill them with it.
+    printf '#!/bin/sh\nexec setpriv --pdeathsig KILL -- %s "$@"\n' "$(path "$n")" \
+      >"$dir/$n.tmp.$$"
+    chmod +x "$dir/$n.tmp.$$"
+    mv -f "$dir/$n.tmp.$$" "$dir/$n"
   done
   if command -v kubectl >/dev/null; then ln -sfn "$(command -v kubectl)" "$dir/kubectl"; fi
   echo "$dir"

@@ -1,11 +1,14 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -249,4 +252,75 @@ func TestMissingBinaryNamesTheFix(t *testing.T) {
 	g.Expect(err).To(MatchError(ErrMissingBinary))
 	g.Expect(err.Error()).To(ContainSubstring("make tools"))
 	g.Expect(err.Error()).To(ContainSubstring("hack/tools.sh build etcd"))
+}
+
+// childEnvVar makes the test binary, re-run by TestKilledRunLeavesNoProcess,
+// start a stack, print its component PIDs and wait to be killed.
+const childEnvVar = "PLEURA_TESTENV_CHILD"
+
+// TestKilledRunLeavesNoProcess kills a test process holding a whole stack
+// with SIGKILL, as a go test timeout or a crash would, and checks that no
+// component survives it.
+func TestKilledRunLeavesNoProcess(t *testing.T) {
+	if os.Getenv(childEnvVar) != "" {
+		runChild(t)
+		return
+	}
+	g := NewWithT(t)
+	cmd := exec.CommandContext(t.Context(), os.Args[0],
+		"-test.run=^TestKilledRunLeavesNoProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnvVar+"=1")
+	out, err := cmd.StdoutPipe()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cmd.Start()).To(Succeed())
+
+	var pids []int
+	scanner := bufio.NewScanner(out)
+	for scanner.Scan() {
+		line := strings.TrimSpace(scanner.Text())
+		if rest, ok := strings.CutPrefix(line, "PIDS "); ok {
+			for _, f := range strings.Fields(rest) {
+				pid, err := strconv.Atoi(f)
+				g.Expect(err).NotTo(HaveOccurred())
+				pids = append(pids, pid)
+			}
+			break
+		}
+	}
+	g.Expect(pids).NotTo(BeEmpty(), "the child never reported its components")
+	g.Expect(cmd.Process.Kill()).To(Succeed())
+	_ = cmd.Wait()
+	g.Eventually(func() []int {
+		var alive []int
+		for _, pid := range pids {
+			if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+				alive = append(alive, pid)
+			}
+		}
+		return alive
+	}, 10*time.Second, 100*time.Millisecond).Should(BeEmpty())
+}
+
+func runChild(t *testing.T) {
+	env, err := Start(t.Context(), Options{Vault: true})
+	if err != nil {
+		t.Fatalf("starting child stack: %v", err)
+	}
+	defer env.Stop()
+	var pids []string
+	for _, pid := range childPIDs() {
+		pids = append(pids, strconv.Itoa(pid))
+	}
+	fmt.Println("PIDS", strings.Join(pids, " "))
+	<-t.Context().Done()
+}
+
+// zombie reports whether pid has exited but not been reaped (by init).
+func zombie(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+	return strings.HasPrefix(rest, "Z")
 }
