@@ -93,6 +93,11 @@ func NewDeviceID() (string, error) {
 // for the cookie. The token is never stored.
 func (m *Manager) Create(ctx context.Context, account, device, userAgent,
 	state string) (string, error) {
+	return m.create(ctx, account, device, userAgent, state, m.Now())
+}
+
+func (m *Manager) create(ctx context.Context, account, device, userAgent, state string,
+	created time.Time) (string, error) {
 	token, err := randomToken()
 	if err != nil {
 		return "", err
@@ -108,9 +113,9 @@ func (m *Manager) Create(ctx context.Context, account, device, userAgent,
 	_, err = m.db.Exec(ctx, `INSERT INTO sessions
 		(id_hash, public_id, account_id, device_hash, user_agent, state, created_at,
 		 last_seen_at, stepup_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		hashToken(token), hex.EncodeToString(pub), account, hashToken(device),
-		truncate(userAgent, 200), state, m.Now(), stepUp)
+		truncate(userAgent, 200), state, created, m.Now(), stepUp)
 	if err != nil {
 		return "", fmt.Errorf("creating session: %w", err)
 	}
@@ -178,17 +183,24 @@ func (m *Manager) Lookup(ctx context.Context, token, device string,
 // Rotate ends the session behind token and starts a new one for the same
 // account and device in state, with a fresh second-factor time: used at
 // sign-in completion and step-up, so a token fixed before either is dead.
+// The new session keeps the old one's start, so the absolute timeout still
+// counts from sign-in; a session only for the password counts from now.
 func (m *Manager) Rotate(ctx context.Context, token, device, state string) (string, error) {
-	var account, ua string
+	var account, ua, oldState string
+	var created time.Time
 	err := m.db.QueryRow(ctx, `UPDATE sessions SET ended_at = now(), end_reason = $2
-		WHERE id_hash = $1 AND ended_at IS NULL RETURNING account_id, user_agent`,
-		hashToken(token), ReasonRotated).Scan(&account, &ua)
+		WHERE id_hash = $1 AND ended_at IS NULL
+		RETURNING account_id, user_agent, created_at, state`,
+		hashToken(token), ReasonRotated).Scan(&account, &ua, &created, &oldState)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNoSession
 	} else if err != nil {
 		return "", fmt.Errorf("rotating session: %w", err)
 	}
-	return m.Create(ctx, account, device, ua, state)
+	if oldState == StatePassword {
+		created = m.Now()
+	}
+	return m.create(ctx, account, device, ua, state, created)
 }
 
 // End ends the session behind token.
@@ -270,4 +282,10 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// CSRFEqual compares a submitted CSRF token with the expected one in
+// constant time.
+func CSRFEqual(got, want string) bool {
+	return got != "" && hmac.Equal([]byte(got), []byte(want))
 }

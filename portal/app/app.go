@@ -1,0 +1,234 @@
+// Package app wires the portal together from a config.Config: database and
+// migrations, Vault login and the tenant keyring, identity, sessions, the
+// outbox, the HTTPS server and the operations server, plus the background
+// loops (policy reload, rewrap, notification delivery).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pleura-dev/pleura/internal/tenantconfig"
+	"github.com/pleura-dev/pleura/portal/audit"
+	"github.com/pleura-dev/pleura/portal/auth"
+	"github.com/pleura-dev/pleura/portal/config"
+	pcrypto "github.com/pleura-dev/pleura/portal/crypto"
+	"github.com/pleura-dev/pleura/portal/notify"
+	"github.com/pleura-dev/pleura/portal/server"
+	"github.com/pleura-dev/pleura/portal/session"
+	"github.com/pleura-dev/pleura/portal/store"
+)
+
+// App is a wired portal.
+type App struct {
+	Config    *config.Config
+	Log       *slog.Logger
+	Pool      *pgxpool.Pool
+	Keys      *pcrypto.Keyring
+	Identity  *auth.Service
+	Sessions  *session.Manager
+	Outbox    *notify.Outbox
+	Rewrapper *pcrypto.Rewrapper
+	Handler   *server.Server
+	Registry  *prometheus.Registry
+
+	policy atomic.Pointer[tenantconfig.Config]
+}
+
+// Policy returns the tenant policy currently loaded.
+func (a *App) Policy() *tenantconfig.Policy {
+	return &a.policy.Load().Policy
+}
+
+// New connects to the database and Vault and builds every part.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	a.policy.Store(cfg.Tenant)
+	a.Registry.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	vc, err := VaultClient(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.Pool, err = store.Open(ctx, cfg.DatabaseDSN); err != nil {
+		return nil, err
+	}
+	v := cfg.Tenant.Vault
+	transit := pcrypto.NewVaultTransit(vc, v.TransitMount, v.DataKey)
+	if a.Keys, err = pcrypto.NewKeyring(ctx, cfg.Tenant.Tenant.Name, a.Pool,
+		transit); err != nil {
+		a.Pool.Close()
+		return nil, err
+	}
+	a.Rewrapper = pcrypto.NewRewrapper(a.Pool, transit, log, a.Registry)
+	a.Outbox = notify.NewOutbox(a.Pool, a.Keys, cfg.SMTPRelay, cfg.SMTPFrom, log, a.Registry)
+	a.Sessions = session.NewManager(a.Pool)
+	rec := audit.NewDB(a.Pool)
+	clinic := cfg.Tenant.Tenant.DisplayName
+	if clinic == "" {
+		clinic = cfg.Tenant.Tenant.Name
+	}
+	a.Identity = &auth.Service{DB: a.Pool, Keys: a.Keys, Hasher: auth.Hasher{
+		Params: auth.DefaultArgon2}, Limiter: auth.NewLimiter(a.Pool), Audit: rec,
+		Outbox: a.Outbox, Sessions: a.Sessions, Policy: a.Policy, Issuer: clinic}
+	if err := a.Identity.Init(); err != nil {
+		a.Pool.Close()
+		return nil, err
+	}
+	a.Handler, err = server.New(server.Options{Identity: a.Identity, Sessions: a.Sessions,
+		Audit: rec, Policy: a.Policy, Clinic: clinic, PublicURL: cfg.PublicURL, Log: log,
+		Registerer: a.Registry})
+	if err != nil {
+		a.Pool.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases the database pool.
+func (a *App) Close() {
+	a.Pool.Close()
+}
+
+// Serve runs the HTTPS and operations servers and the background loops
+// until ctx ends.
+func (a *App) Serve(ctx context.Context) error {
+	certs, err := server.NewCertReloader(a.Config.TLSCertFile, a.Config.TLSKeyFile, a.Log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", a.Config.Listen, err)
+	}
+	opsLn, err := net.Listen("tcp", a.Config.OpsListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on %s: %w", a.Config.OpsListen, err)
+	}
+	return a.ServeOn(ctx, ln, opsLn, certs)
+}
+
+// ServeOn is Serve on given listeners, for tests.
+func (a *App) ServeOn(ctx context.Context, ln, opsLn net.Listener,
+	certs *server.CertReloader) error {
+	srv := server.HTTPServer("", a.Handler, a.Log)
+	srv.TLSConfig = certs.TLSConfig()
+	ops := server.HTTPServer("", server.OpsHandler(a.Registry, a.Pool.Ping), a.Log)
+
+	go a.Rewrapper.Run(ctx, 10*time.Minute)
+	go a.Outbox.Run(ctx, 5*time.Second)
+	go a.watchTenantFile(ctx, 10*time.Second)
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- ops.Serve(opsLn) }()
+	a.Log.Info("Serving", "addr", ln.Addr().String(), "ops", opsLn.Addr().String())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		a.Log.Error("Server stopped", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(srv.Shutdown(sctx), ops.Shutdown(sctx))
+}
+
+// watchTenantFile reloads the tenant file when it changes, so a policy
+// change reaches the running portal without a restart. An invalid file is
+// logged and the previous policy kept.
+func (a *App) watchTenantFile(ctx context.Context, every time.Duration) {
+	stamp := func() string {
+		st, err := os.Stat(a.Config.TenantFile)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprint(st.ModTime().UnixNano(), st.Size())
+	}
+	last := stamp()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s := stamp(); s != last {
+			last = s
+			c, err := tenantconfig.Load(a.Config.TenantFile)
+			if err != nil {
+				a.Log.Error("Reloading tenant file failed; keeping the previous policy",
+					"err", err)
+				continue
+			}
+			a.policy.Store(c)
+			a.Log.Info("Reloaded tenant policy", "policy", c.Policy.Name,
+				"generation", c.Policy.Generation)
+		}
+	}
+}
+
+// VaultClient logs in to Vault with the configured method.
+func VaultClient(ctx context.Context, cfg *config.Config) (*vaultapi.Client, error) {
+	vcfg := vaultapi.DefaultConfig()
+	vcfg.Address = cfg.VaultAddress
+	vc, err := vaultapi.NewClient(vcfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating Vault client: %w", err)
+	}
+	switch cfg.VaultAuth {
+	case config.VaultAuthToken:
+		vc.SetToken(cfg.VaultToken)
+	case config.VaultAuthKubernetes:
+		jwt, err := os.ReadFile(cfg.ServiceAccountTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading service-account token: %w", err)
+		}
+		mount := strings.Trim(cfg.Tenant.Vault.AuthMount, "/")
+		if mount == "" {
+			mount = "kubernetes"
+		}
+		s, err := vc.Logical().WriteWithContext(ctx, "auth/"+mount+"/login",
+			map[string]any{"role": cfg.Tenant.Vault.Role, "jwt": strings.TrimSpace(string(jwt))})
+		if err != nil {
+			return nil, fmt.Errorf("logging in to Vault with Kubernetes auth: %w", err)
+		}
+		if s == nil || s.Auth == nil {
+			return nil, errors.New("logging in to Vault: no token returned")
+		}
+		vc.SetToken(s.Auth.ClientToken)
+		// TODO(#4): renew the token before its lease ends (LifetimeWatcher).
+	}
+	return vc, nil
+}
+
+// MintAdminCode creates the tenant's first admin and returns a one-time
+// enrolment code valid for ttl. It refuses once any admin exists.
+func (a *App) MintAdminCode(ctx context.Context, email, name string,
+	ttl time.Duration) (string, error) {
+	var n int
+	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM accounts
+		WHERE 'admin' = ANY (roles)`).Scan(&n); err != nil {
+		return "", fmt.Errorf("counting admins: %w", err)
+	}
+	if n > 0 {
+		return "", errors.New("an admin already exists; invite further admins from the portal")
+	}
+	_, code, err := a.Identity.CreateAccount(ctx, "", auth.NewAccount{Kind: auth.KindStaff,
+		Roles: []string{"admin"}, DisplayName: name, Email: email}, ttl)
+	return code, err
+}
