@@ -61,6 +61,9 @@ func migrateDB(db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("preparing migrations: %w", err)
 	}
+	// Close releases the connection the driver holds for its advisory lock;
+	// without it the pool can never close.
+	defer func() { _, _ = m.Close() }()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("applying migrations: %w", err)
 	}
