@@ -49,6 +49,21 @@ func NewRewrapper(db *pgxpool.Pool, t Transit, log *slog.Logger,
 	return r
 }
 
+// RewrapMetrics are the rewrapper's progress metrics.
+type RewrapMetrics struct {
+	// Pending counts stored keys still under an older version.
+	Pending prometheus.Gauge
+	// Rewrapped counts keys rewrapped since start.
+	Rewrapped prometheus.Counter
+	// Latest is the transit key's latest version.
+	Latest prometheus.Gauge
+}
+
+// Metrics returns the progress metrics, for tests and dashboards.
+func (r *Rewrapper) Metrics() RewrapMetrics {
+	return RewrapMetrics{Pending: r.pending, Rewrapped: r.rewrapped, Latest: r.latest}
+}
+
 // RunOnce rewraps every stale data key and returns how many it rewrapped.
 func (r *Rewrapper) RunOnce(ctx context.Context) (int, error) {
 	latest, err := r.transit.LatestVersion(ctx)
