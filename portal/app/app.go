@@ -52,6 +52,12 @@ func (a *App) Policy() *tenantconfig.Policy {
 	return &a.policy.Load().Policy
 }
 
+// SetTenant swaps in a reloaded tenant file; sessions and permissions use
+// it from the next request on.
+func (a *App) SetTenant(c *tenantconfig.Config) {
+	a.policy.Store(c)
+}
+
 // New connects to the database and Vault and builds every part.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry()}
@@ -175,7 +181,7 @@ func (a *App) watchTenantFile(ctx context.Context, every time.Duration) {
 					"err", err)
 				continue
 			}
-			a.policy.Store(c)
+			a.SetTenant(c)
 			a.Log.Info("Reloaded tenant policy", "policy", c.Policy.Name,
 				"generation", c.Policy.Generation)
 		}

@@ -96,7 +96,7 @@ func TestMatchTOTPAllowsOneStepOfDrift(t *testing.T) {
 		got, err := MatchTOTP(key.Secret(), code(at), now)
 		if wantOK {
 			g.Expect(err).NotTo(HaveOccurred(), "offset %d", off)
-			g.Expect(got).To(Equal(step+off))
+			g.Expect(got).To(Equal(step + off))
 		} else if code(at) != code(now) {
 			g.Expect(err).To(MatchError(ErrCodeRejected), "offset %d", off)
 		}

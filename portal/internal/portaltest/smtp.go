@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 
 	"github.com/emersion/go-smtp"
 )
@@ -21,8 +20,9 @@ type SMTPServer struct {
 	// Addr is host:port.
 	Addr string
 
-	mu   sync.Mutex
-	mail []Mail
+	mu    sync.Mutex
+	mail  []Mail
+	close func() error
 }
 
 // Messages returns what arrived so far.
@@ -32,12 +32,11 @@ func (s *SMTPServer) Messages() []Mail {
 	return append([]Mail(nil), s.mail...)
 }
 
-// StartSMTP serves SMTP on a loopback port until the test ends.
-func StartSMTP(t testing.TB) *SMTPServer {
-	t.Helper()
+// StartSMTP serves SMTP on a loopback port until Close.
+func StartSMTP() (*SMTPServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &SMTPServer{Addr: ln.Addr().String()}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
@@ -45,9 +44,12 @@ func StartSMTP(t testing.TB) *SMTPServer {
 	}))
 	srv.Domain = "localhost"
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
+	s.close = srv.Close
+	return s, nil
 }
+
+// Close stops the server.
+func (s *SMTPServer) Close() error { return s.close() }
 
 type smtpSession struct {
 	srv *SMTPServer
