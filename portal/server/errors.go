@@ -15,8 +15,9 @@ type Error struct {
 	Status int
 	// Message is shown to the user; it reveals nothing an attacker could use.
 	Message string
-	// Page re-renders a form with Message, when set.
+	// Page re-renders a form with Message, when set, with Data.
 	Page string
+	Data any
 	// Err is the cause, for the log.
 	Err error
 }
@@ -93,7 +94,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 		w.Header().Set("Retry-After", "900")
 	}
 	if e.Page != "" {
-		s.render(w, r, rc, e.Status, e.Page, nil, e.Message)
+		s.render(w, r, rc, e.Status, e.Page, e.Data, e.Message)
 		return
 	}
 	s.render(w, r, rc, e.Status, "error", map[string]string{"Title": e.Message}, "")

@@ -118,7 +118,9 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	next := localPath(r.PostFormValue("next"))
 	if err := s.id.VerifySecondFactor(r.Context(), rc.source, rc.account.ID, code,
 		audit.StepUp); err != nil {
-		return err
+		e := errFor(err, "second_factor")
+		e.Data = map[string]any{"StepUp": true, "Next": next}
+		return e
 	}
 	return s.rotate(w, r, rc, next)
 }
@@ -364,7 +366,9 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 	n auth.NewAccount) error {
 	_, code, err := s.id.CreateAccount(r.Context(), rc.account.ID, n, inviteTTL)
 	if err != nil {
-		return err
+		e := errFor(err, "invite")
+		e.Data = s.inviteData(r, "")
+		return e
 	}
 	s.render(w, r, rc, http.StatusOK, "invite", s.inviteData(r, code), "")
 	return nil

@@ -72,7 +72,7 @@ func (s *Server) routes() []route {
 		{"GET /mfa", pending, s.mfaPage, ""},
 		{"POST /mfa/totp", Permission{Access: Pending, StepUp: authn}, s.totpBegin, "mfa"},
 		{"POST /mfa/totp/confirm", Permission{Access: Pending, StepUp: authn},
-			s.totpConfirm, "totp_setup"},
+			s.totpConfirm, ""},
 		{"POST /mfa/totp/remove", Permission{Access: SignedIn, StepUp: authn},
 			s.totpRemove, "mfa"},
 		{"POST /mfa/recovery-codes", Permission{Access: SignedIn, StepUp: authn},
