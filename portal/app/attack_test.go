@@ -10,8 +10,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/pleura-dev/pleura/internal/portaltest"
 	"github.com/pleura-dev/pleura/internal/tenantconfig"
-	"github.com/pleura-dev/pleura/portal/internal/portaltest"
 	"github.com/pleura-dev/pleura/portal/server"
 )
 

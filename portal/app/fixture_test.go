@@ -23,10 +23,10 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/pleura-dev/pleura/internal/portaltest"
 	"github.com/pleura-dev/pleura/internal/testenv"
 	"github.com/pleura-dev/pleura/portal/app"
 	"github.com/pleura-dev/pleura/portal/config"
-	"github.com/pleura-dev/pleura/portal/internal/portaltest"
 	"github.com/pleura-dev/pleura/portal/server"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/pleura-dev/pleura/portal/internal/portaltest"
+	"github.com/pleura-dev/pleura/internal/portaltest"
 )
 
 func TestTLSAndSecurityHeaders(t *testing.T) {

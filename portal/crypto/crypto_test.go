@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pleura-dev/pleura/internal/portaltest"
 	"github.com/pleura-dev/pleura/internal/testenv"
 	pcrypto "github.com/pleura-dev/pleura/portal/crypto"
-	"github.com/pleura-dev/pleura/portal/internal/portaltest"
 	"github.com/pleura-dev/pleura/portal/store"
 )
 

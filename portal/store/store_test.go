@@ -6,9 +6,9 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/pleura-dev/pleura/internal/portaltest"
 	"github.com/pleura-dev/pleura/internal/testenv"
 	"github.com/pleura-dev/pleura/portal/audit"
-	"github.com/pleura-dev/pleura/portal/internal/portaltest"
 	"github.com/pleura-dev/pleura/portal/store"
 )
 
