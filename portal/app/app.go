@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +92,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	a.Identity = &auth.Service{DB: a.Pool, Keys: a.Keys, Hasher: auth.Hasher{
 		Params: auth.DefaultArgon2}, Limiter: auth.NewLimiter(a.Pool), Audit: rec,
 		Outbox: a.Outbox, Sessions: a.Sessions, Policy: a.Policy, Issuer: clinic}
+	if a.Identity.WebAuthn, err = relyingParty(cfg.PublicURL, clinic); err != nil {
+		a.Pool.Close()
+		return nil, err
+	}
 	if err := a.Identity.Init(); err != nil {
 		a.Pool.Close()
 		return nil, err
@@ -186,6 +192,20 @@ func (a *App) watchTenantFile(ctx context.Context, every time.Duration) {
 				"generation", c.Policy.Generation)
 		}
 	}
+}
+
+// relyingParty is the WebAuthn relying party for the portal's origin.
+func relyingParty(publicURL, clinic string) (*webauthn.WebAuthn, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("PLEURA_PUBLIC_URL: %w", err)
+	}
+	w, err := webauthn.New(&webauthn.Config{RPID: u.Hostname(), RPDisplayName: clinic,
+		RPOrigins: []string{u.Scheme + "://" + u.Host}})
+	if err != nil {
+		return nil, fmt.Errorf("configuring WebAuthn: %w", err)
+	}
+	return w, nil
 }
 
 // VaultClient logs in to Vault with the configured method.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -86,6 +87,8 @@ type Service struct {
 	Policy func() *tenantconfig.Policy
 	// Issuer names the clinic in authenticator apps.
 	Issuer string
+	// WebAuthn is the relying party for security keys and passkeys.
+	WebAuthn *webauthn.WebAuthn
 	// Now is the clock.
 	Now func() time.Time
 

@@ -194,6 +194,7 @@ func (s *Server) recover(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	s.render(w, r, rc, http.StatusOK, "mfa", map[string]any{
 		"HasTOTP":  rc.account.HasTOTP,
+		"WebAuthn": rc.account.WebAuthn,
 		"Required": rc.eff.MFARequired && !rc.account.HasMFA()}, "")
 	return nil
 }

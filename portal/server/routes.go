@@ -75,6 +75,12 @@ func (s *Server) routes() []route {
 			s.totpConfirm, ""},
 		{"POST /mfa/totp/remove", Permission{Access: SignedIn, StepUp: authn},
 			s.totpRemove, "mfa"},
+		{"POST /mfa/webauthn/register/begin", Permission{Access: Pending, StepUp: authn},
+			s.webauthnRegisterBegin, ""},
+		{"POST /mfa/webauthn/register/finish", Permission{Access: Pending, StepUp: authn},
+			s.webauthnRegisterFinish, ""},
+		{"POST /sign-in/webauthn/begin", pending, s.webauthnLoginBegin, ""},
+		{"POST /sign-in/webauthn/finish", pending, s.webauthnLoginFinish, ""},
 		{"POST /mfa/recovery-codes", Permission{Access: SignedIn, StepUp: authn},
 			s.recoveryCodes, "mfa"},
 

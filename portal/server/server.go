@@ -236,7 +236,12 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 		}
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if !s.sameOrigin(r) || !session.CSRFEqual(r.PostFormValue("csrf"), rc.csrf()) {
+		// Forms carry the token in a field; WebAuthn's JSON calls in a header.
+		got := r.Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = r.PostFormValue("csrf")
+		}
+		if !s.sameOrigin(r) || !session.CSRFEqual(got, rc.csrf()) {
 			return &Error{Status: http.StatusForbidden, Message: msgCSRF,
 				Err: fmt.Errorf("CSRF check failed")}
 		}

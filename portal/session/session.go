@@ -289,3 +289,30 @@ func truncate(s string, n int) string {
 func CSRFEqual(got, want string) bool {
 	return got != "" && hmac.Equal([]byte(got), []byte(want))
 }
+
+// SetCeremony stores a WebAuthn ceremony's state on the session.
+func (m *Manager) SetCeremony(ctx context.Context, token string, state []byte) error {
+	_, err := m.db.Exec(ctx, `UPDATE sessions SET webauthn_ceremony = $2
+		WHERE id_hash = $1 AND ended_at IS NULL`, hashToken(token), state)
+	if err != nil {
+		return fmt.Errorf("storing WebAuthn ceremony: %w", err)
+	}
+	return nil
+}
+
+// TakeCeremony returns and clears the session's WebAuthn ceremony state, so
+// a challenge is answered at most once.
+func (m *Manager) TakeCeremony(ctx context.Context, token string) ([]byte, error) {
+	var state []byte
+	err := m.db.QueryRow(ctx, `UPDATE sessions s SET webauthn_ceremony = NULL
+		FROM (SELECT id_hash, webauthn_ceremony FROM sessions WHERE id_hash = $1
+			AND ended_at IS NULL FOR UPDATE) old
+		WHERE s.id_hash = old.id_hash RETURNING old.webauthn_ceremony`,
+		hashToken(token)).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && state == nil) {
+		return nil, ErrNoSession
+	} else if err != nil {
+		return nil, fmt.Errorf("taking WebAuthn ceremony: %w", err)
+	}
+	return state, nil
+}
