@@ -145,6 +145,23 @@ func TestBrowserSignUpTOTPWebAuthnAndBack(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#webauthn-login")),
 		chromedp.WaitVisible(chromedp.CSS("#welcome")))
 
+	// Step-up with the security key before a contact change.
+	id := f.accountID(t, email)
+	f.exec(t, `UPDATE sessions SET stepup_at = now() - interval '1 hour'
+		WHERE account_id = $1`, id)
+	do("change contact details", chromedp.Navigate(f.base+"/profile"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="phone"]`), "+1 555 0123"),
+		chromedp.Submit(chromedp.CSS(`input[name="phone"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#verify")))
+	g.Expect(text("h1")).To(Equal("Confirm it is you"))
+	do("step up with the security key", chromedp.Click(chromedp.CSS("#webauthn-login")),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="phone"]`)))
+	do("change contact details after step-up",
+		chromedp.SendKeys(chromedp.CSS(`input[name="phone"]`), "+1 555 0123"),
+		chromedp.Submit(chromedp.CSS(`input[name="phone"]`)),
+		chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	g.Expect(text("p.notice")).To(Equal("Saved."))
+
 	do("sign out again", chromedp.Click(chromedp.CSS("#sign-out")),
 		chromedp.WaitVisible(chromedp.CSS("#sign-in")))
 	signIn()
@@ -152,7 +169,7 @@ func TestBrowserSignUpTOTPWebAuthnAndBack(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#code"), u.totp(t)),
 		chromedp.Click(chromedp.CSS("#verify")), chromedp.WaitVisible(chromedp.CSS("#welcome")))
 
-	id := f.accountID(t, email)
 	g.Expect(f.auditCount(t, "secondFactor", id, "webauthn")).To(Equal(1))
+	g.Expect(f.auditCount(t, "stepUp", id, "webauthn")).To(Equal(1))
 	g.Expect(f.auditCount(t, "mfaChange", id, "webauthnAdded")).To(Equal(1))
 }

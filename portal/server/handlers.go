@@ -116,6 +116,12 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, rc *reqCtx
 func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	next := localPath(r.PostFormValue("next"))
+	if rc.eff.PhishingResistant {
+		return &Error{Status: http.StatusForbidden, Page: "second_factor",
+			Data:    map[string]any{"StepUp": true, "Next": next},
+			Message: "Your role must confirm with a security key.",
+			Err:     errors.New("phishing-resistant factor required")}
+	}
 	if err := s.id.VerifySecondFactor(r.Context(), rc.source, rc.account.ID, code,
 		audit.StepUp); err != nil {
 		e := errFor(err, "second_factor")
@@ -200,6 +206,10 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 }
 
 func (s *Server) totpBegin(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if !slices.Contains(rc.eff.Factors, tc.FactorTOTP) {
+		return &auth.InputError{Field: "totp",
+			Message: "Your role must use a security key or passkey instead of an app."}
+	}
 	enr, err := s.id.BeginTOTP(r.Context(), rc.account.ID)
 	if err != nil {
 		return err

@@ -79,6 +79,8 @@ func (s *Server) routes() []route {
 			s.webauthnRegisterBegin, ""},
 		{"POST /mfa/webauthn/register/finish", Permission{Access: Pending, StepUp: authn},
 			s.webauthnRegisterFinish, ""},
+		// Also the WebAuthn step-up: a full session comes out with a fresh
+		// second-factor time and a new token.
 		{"POST /sign-in/webauthn/begin", pending, s.webauthnLoginBegin, ""},
 		{"POST /sign-in/webauthn/finish", pending, s.webauthnLoginFinish, ""},
 		{"POST /mfa/recovery-codes", Permission{Access: SignedIn, StepUp: authn},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -70,17 +71,21 @@ func (s *Server) webauthnLoginBegin(w http.ResponseWriter, r *http.Request,
 	return nil
 }
 
-// webauthnLoginFinish completes sign-in with a security key and rotates the
-// session token.
+// webauthnLoginFinish completes sign-in with a security key, or a step-up
+// when the session is already full, and rotates the session token.
 func (s *Server) webauthnLoginFinish(w http.ResponseWriter, r *http.Request,
 	rc *reqCtx) error {
 	ctx := r.Context()
+	next, purpose := "/", audit.SecondFactor
+	if rc.sess.State == session.StateFull {
+		next, purpose = localPath(r.URL.Query().Get("next")), audit.StepUp
+	}
 	state, err := s.Sessions.TakeCeremony(ctx, rc.token)
 	if err != nil {
 		return auth.ErrCodeRejected
 	}
 	if err := s.id.FinishWebAuthnLogin(ctx, rc.source, rc.account.ID, state, r,
-		audit.SecondFactor); err != nil {
+		purpose); err != nil {
 		return err
 	}
 	token, err := s.Sessions.Rotate(ctx, rc.token, rc.device, session.StateFull)
@@ -88,6 +93,10 @@ func (s *Server) webauthnLoginFinish(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	s.setSession(w, token)
-	s.writeJSON(w, http.StatusOK, []byte(`{"next":"/"}`))
+	body, err := json.Marshal(map[string]string{"next": next})
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, http.StatusOK, body)
 	return nil
 }

@@ -43,13 +43,15 @@
     });
   }
 
-  async function login(csrf) {
+  async function login(csrf, next) {
     var opts = (await post('/sign-in/webauthn/begin', csrf)).publicKey;
     opts.challenge = decode(opts.challenge);
     (opts.allowCredentials || []).forEach(function (c) { c.id = decode(c.id); });
     var cred = await navigator.credentials.get({ publicKey: opts });
     var r = cred.response;
-    return post('/sign-in/webauthn/finish', csrf, {
+    var finish = '/sign-in/webauthn/finish';
+    if (next) { finish += '?next=' + encodeURIComponent(next); }
+    return post(finish, csrf, {
       id: cred.id, rawId: encode(cred.rawId), type: cred.type,
       response: {
         authenticatorData: encode(r.authenticatorData),
@@ -67,7 +69,7 @@
         btn.disabled = true;
         try {
           var ceremony = btn.dataset.webauthn === 'register' ? register : login;
-          var result = await ceremony(btn.dataset.csrf);
+          var result = await ceremony(btn.dataset.csrf, btn.dataset.next);
           window.location.assign(result.next);
         } catch (e) {
           if (status) { status.textContent = 'Security key step failed: ' + e.message; }
