@@ -30,7 +30,8 @@ if [[ ! -f $state/dsn ]]; then
   psql -q "$PLEURA_POSTGRES_DSN" -c "CREATE ROLE demo_portal LOGIN PASSWORD '$pw'" \
     -c "CREATE DATABASE demo_portal OWNER demo_portal"
   hostport=$(sed -E 's#^postgres://[^@]+@([^/]+)/.*#\1#' <<<"$PLEURA_POSTGRES_DSN")
-  (umask 077; echo "postgres://demo_portal:$pw@$hostport/demo_portal?sslmode=disable" >"$state/dsn")
+  dsn="postgres://demo_portal:$pw@$hostport/demo_portal?sslmode=disable"
+  (umask 077; echo "$dsn" >"$state/dsn")
 fi
 
 # Self-signed TLS pair for localhost, once.

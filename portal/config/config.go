@@ -74,19 +74,20 @@ type Config struct {
 // loads the tenant file and validates everything, naming every bad field.
 func FromEnv(getenv func(string) string) (*Config, error) {
 	c := &Config{
-		TenantFile:              getenv("PLEURA_TENANT_FILE"),
-		DatabaseDSN:             getenv("PLEURA_DATABASE_DSN"),
-		Listen:                  or(getenv("PLEURA_LISTEN"), ":8443"),
-		OpsListen:               or(getenv("PLEURA_OPS_LISTEN"), ":9090"),
-		TLSCertFile:             getenv("PLEURA_TLS_CERT"),
-		TLSKeyFile:              getenv("PLEURA_TLS_KEY"),
-		VaultAuth:               or(getenv("PLEURA_VAULT_AUTH"), VaultAuthKubernetes),
-		VaultToken:              getenv("PLEURA_VAULT_TOKEN"),
-		ServiceAccountTokenFile: or(getenv("PLEURA_SA_TOKEN_FILE"), DefaultServiceAccountTokenPath),
-		VaultAddress:            getenv("PLEURA_VAULT_ADDR"),
-		SMTPRelay:               getenv("PLEURA_SMTP_RELAY"),
-		SMTPFrom:                or(getenv("PLEURA_SMTP_FROM"), "portal@localhost"),
-		PublicURL:               getenv("PLEURA_PUBLIC_URL"),
+		TenantFile:  getenv("PLEURA_TENANT_FILE"),
+		DatabaseDSN: getenv("PLEURA_DATABASE_DSN"),
+		Listen:      or(getenv("PLEURA_LISTEN"), ":8443"),
+		OpsListen:   or(getenv("PLEURA_OPS_LISTEN"), ":9090"),
+		TLSCertFile: getenv("PLEURA_TLS_CERT"),
+		TLSKeyFile:  getenv("PLEURA_TLS_KEY"),
+		VaultAuth:   or(getenv("PLEURA_VAULT_AUTH"), VaultAuthKubernetes),
+		VaultToken:  getenv("PLEURA_VAULT_TOKEN"),
+		ServiceAccountTokenFile: or(getenv("PLEURA_SA_TOKEN_FILE"),
+			DefaultServiceAccountTokenPath),
+		VaultAddress: getenv("PLEURA_VAULT_ADDR"),
+		SMTPRelay:    getenv("PLEURA_SMTP_RELAY"),
+		SMTPFrom:     or(getenv("PLEURA_SMTP_FROM"), "portal@localhost"),
+		PublicURL:    getenv("PLEURA_PUBLIC_URL"),
 	}
 	var errs []error
 	if f := getenv("PLEURA_VAULT_TOKEN_FILE"); f != "" && c.VaultToken == "" {
