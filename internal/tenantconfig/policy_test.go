@@ -17,8 +17,8 @@ func samplePolicy() Policy {
 		Name: "lung-clinics", Generation: 3,
 		Roles: []Role{
 			{Name: "patient",
-				Grants: []Grant{{Record: RecordSpirometry, Actions: []Action{ActionRead}}},
-				MFA:    MFA{Factors: []Factor{FactorTOTP, FactorWebAuthn}},
+				Grants:  []Grant{{Record: RecordSpirometry, Actions: []Action{ActionRead}}},
+				MFA:     MFA{Factors: []Factor{FactorTOTP, FactorWebAuthn}},
 				Session: SessionLimits{Idle: d("30m"), Absolute: d("12h")}},
 			{Name: "billing",
 				Grants: []Grant{{Record: RecordOxygenOrder, Actions: []Action{ActionRead},
