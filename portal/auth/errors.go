@@ -24,4 +24,5 @@ type InputError struct {
 	Field, Message string
 }
 
+// Error names the field and the problem.
 func (e *InputError) Error() string { return e.Field + ": " + e.Message }

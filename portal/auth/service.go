@@ -56,11 +56,17 @@ var DefaultLimits = map[Scope]Limits{
 
 // Account is an identity as the rest of the portal sees it.
 type Account struct {
-	ID          string
-	Kind        string
-	Roles       []string
+	// ID is the opaque account id ("acct_...") used in logs and audit.
+	ID string
+	// Kind is KindStaff, KindPatient or KindProxy.
+	Kind string
+	// Roles are the account's roles in the tenant policy.
+	Roles []string
+	// DisplayName is how the person is addressed.
 	DisplayName string
-	Disabled    bool
+	// Disabled accounts cannot sign in and have no sessions.
+	Disabled bool
+	// HasPassword is false until enrolment (or after staff recovery).
 	HasPassword bool
 	// HasTOTP is a confirmed TOTP factor.
 	HasTOTP bool

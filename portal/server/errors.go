@@ -22,6 +22,7 @@ type Error struct {
 	Err error
 }
 
+// Error is the safe message with the internal cause, for logs only.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return e.Message + ": " + e.Err.Error()
@@ -29,6 +30,7 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Unwrap returns the internal cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Messages shared by attack-relevant paths. One message for every sign-in
