@@ -203,3 +203,56 @@ func TestEnrolmentAndSignIn(t *testing.T) {
 func stripCSRF(s string) string {
 	return csrfField.ReplaceAllString(s, "")
 }
+
+func TestStoredSecretsAreBoundToTheirRow(t *testing.T) {
+	f := setup(t)
+	g := NewWithT(t)
+	admin, ab := f.newAdmin(t)
+	victim, _ := f.newPatient(t, ab)
+	other, ob := f.newPatient(t, ab)
+
+	// TOTP secrets are encrypted: the stored bytes do not hold the secret.
+	var ct []byte
+	g.Expect(f.app.Pool.QueryRow(t.Context(), `SELECT secret_ct FROM totp_factors
+		WHERE account_id = $1`, admin.id).Scan(&ct)).To(Succeed())
+	g.Expect(string(ct)).NotTo(ContainSubstring(admin.secret))
+
+	// Someone with write access to the table copies the victim's encrypted
+	// email into another row: it does not decrypt there.
+	f.exec(t, `UPDATE accounts SET email_ct = (SELECT email_ct FROM accounts WHERE id = $1)
+		WHERE id = $2`, victim.id, other.id)
+	ob.get("/profile")
+	g.Expect(ob.status).To(Equal(http.StatusInternalServerError))
+	g.Expect(ob.last).NotTo(ContainSubstring(victim.email))
+}
+
+func TestAdminInvitesStaffWhoMustUseMFA(t *testing.T) {
+	f := setup(t)
+	g := NewWithT(t)
+	_, ab := f.newAdmin(t)
+	ab.get("/admin/invite")
+	g.Expect(ab.last).To(ContainSubstring("pulmonologist"))
+	ab.post("/admin/invite", map[string][]string{"displayName": {"Dr Lung"},
+		"email": {"dr.lung@north.example"}, "role": {"pulmonologist"}})
+	g.Expect(ab.status).To(Equal(http.StatusOK))
+	code := enrolRe.FindStringSubmatch(ab.last)[1]
+	ab.post("/admin/invite", map[string][]string{"displayName": {"Nobody"},
+		"email": {"n@north.example"}, "role": {"janitor"}})
+	g.Expect(ab.status).To(Equal(http.StatusUnprocessableEntity))
+
+	doc := &user{email: "dr.lung@north.example", password: "short but mfa"}
+	b := f.browser(t)
+	b.enrol(code, doc.password) // 8+ is enough where MFA is required
+	b.signIn(doc.email, doc.password)
+	g.Expect(b.last).To(ContainSubstring("requires a second factor"))
+	b.get("/")
+	g.Expect(b.last).To(ContainSubstring("requires a second factor"),
+		"no page until MFA is set up")
+	b.get("/staff/invite")
+	g.Expect(b.last).To(ContainSubstring("requires a second factor"))
+	b.setUpTOTP(doc)
+	b.get("/staff/invite")
+	g.Expect(b.status).To(Equal(http.StatusOK), "pulmonologists may invite patients")
+	b.get("/admin/invite")
+	g.Expect(b.status).To(Equal(http.StatusNotFound), "but not staff")
+}

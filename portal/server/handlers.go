@@ -86,6 +86,10 @@ func (s *Server) secondFactorForm(w http.ResponseWriter, r *http.Request, rc *re
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
+	if !rc.account.HasMFA() {
+		http.Redirect(w, r, "/mfa", http.StatusSeeOther)
+		return nil
+	}
 	s.render(w, r, rc, http.StatusOK, "second_factor", map[string]any{}, "")
 	return nil
 }

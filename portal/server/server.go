@@ -279,7 +279,12 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 			return false
 		}
 		if rc.sess.State != session.StateFull {
-			http.Redirect(w, r, "/sign-in/second-factor", http.StatusSeeOther)
+			// Password passed; a second factor is due, or must be set up.
+			next := "/sign-in/second-factor"
+			if !rc.account.HasMFA() {
+				next = "/mfa"
+			}
+			http.Redirect(w, r, next, http.StatusSeeOther)
 			return false
 		}
 		if rc.eff.MFARequired && !rc.account.HasMFA() {
