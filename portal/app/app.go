@@ -46,7 +46,9 @@ type App struct {
 	Handler   *server.Server
 	Registry  *prometheus.Registry
 
-	policy atomic.Pointer[tenantconfig.Config]
+	policy     atomic.Pointer[tenantconfig.Config]
+	vault      *vaultapi.Client
+	vaultLogin *vaultapi.Secret
 }
 
 // Policy returns the tenant policy currently loaded.
@@ -67,10 +69,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	a.Registry.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	vc, err := VaultClient(ctx, cfg)
+	vc, login, err := VaultLogin(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	a.vault, a.vaultLogin = vc, login
 	if a.Pool, err = store.Open(ctx, cfg.DatabaseDSN); err != nil {
 		return nil, err
 	}
@@ -141,6 +144,7 @@ func (a *App) ServeOn(ctx context.Context, ln, opsLn net.Listener,
 	srv.TLSConfig = certs.TLSConfig()
 	ops := server.HTTPServer("", server.OpsHandler(a.Registry, a.Pool.Ping), a.Log)
 
+	go KeepVaultLogin(ctx, a.Config, a.vault, a.vaultLogin, a.Log)
 	go a.Rewrapper.Run(ctx, 10*time.Minute)
 	go a.Outbox.Run(ctx, 5*time.Second)
 	go a.watchTenantFile(ctx, 10*time.Second)
@@ -210,36 +214,94 @@ func relyingParty(publicURL, clinic string) (*webauthn.WebAuthn, error) {
 
 // VaultClient logs in to Vault with the configured method.
 func VaultClient(ctx context.Context, cfg *config.Config) (*vaultapi.Client, error) {
+	vc, _, err := VaultLogin(ctx, cfg)
+	return vc, err
+}
+
+// VaultLogin returns a logged-in client and, for Kubernetes auth, the login
+// secret whose token keepVaultLogin renews.
+func VaultLogin(ctx context.Context, cfg *config.Config) (*vaultapi.Client,
+	*vaultapi.Secret, error) {
 	vcfg := vaultapi.DefaultConfig()
 	vcfg.Address = cfg.VaultAddress
 	vc, err := vaultapi.NewClient(vcfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating Vault client: %w", err)
+		return nil, nil, fmt.Errorf("creating Vault client: %w", err)
 	}
-	switch cfg.VaultAuth {
-	case config.VaultAuthToken:
+	if cfg.VaultAuth == config.VaultAuthToken {
 		vc.SetToken(cfg.VaultToken)
-	case config.VaultAuthKubernetes:
-		jwt, err := os.ReadFile(cfg.ServiceAccountTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading service-account token: %w", err)
-		}
-		mount := strings.Trim(cfg.Tenant.Vault.AuthMount, "/")
-		if mount == "" {
-			mount = "kubernetes"
-		}
-		s, err := vc.Logical().WriteWithContext(ctx, "auth/"+mount+"/login",
-			map[string]any{"role": cfg.Tenant.Vault.Role, "jwt": strings.TrimSpace(string(jwt))})
-		if err != nil {
-			return nil, fmt.Errorf("logging in to Vault with Kubernetes auth: %w", err)
-		}
-		if s == nil || s.Auth == nil {
-			return nil, errors.New("logging in to Vault: no token returned")
-		}
-		vc.SetToken(s.Auth.ClientToken)
-		// TODO(#4): renew the token before its lease ends (LifetimeWatcher).
+		return vc, nil, nil
 	}
-	return vc, nil
+	s, err := kubernetesLogin(ctx, vc, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return vc, s, nil
+}
+
+func kubernetesLogin(ctx context.Context, vc *vaultapi.Client,
+	cfg *config.Config) (*vaultapi.Secret, error) {
+	// Read the token at every login: the kubelet rotates the projected file.
+	jwt, err := os.ReadFile(cfg.ServiceAccountTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading service-account token: %w", err)
+	}
+	mount := strings.Trim(cfg.Tenant.Vault.AuthMount, "/")
+	if mount == "" {
+		mount = "kubernetes"
+	}
+	s, err := vc.Logical().WriteWithContext(ctx, "auth/"+mount+"/login",
+		map[string]any{"role": cfg.Tenant.Vault.Role, "jwt": strings.TrimSpace(string(jwt))})
+	if err != nil {
+		return nil, fmt.Errorf("logging in to Vault with Kubernetes auth: %w", err)
+	}
+	if s == nil || s.Auth == nil {
+		return nil, errors.New("logging in to Vault: no token returned")
+	}
+	vc.SetToken(s.Auth.ClientToken)
+	return s, nil
+}
+
+// KeepVaultLogin renews the Kubernetes-auth token while it can and logs in
+// again when it cannot (max TTL reached, revoked), until ctx ends. It
+// returns at once for token auth.
+func KeepVaultLogin(ctx context.Context, cfg *config.Config, vc *vaultapi.Client,
+	secret *vaultapi.Secret, log *slog.Logger) {
+	for secret != nil {
+		w, err := vc.NewLifetimeWatcher(&vaultapi.LifetimeWatcherInput{Secret: secret})
+		if err != nil {
+			log.Error("Watching the Vault token failed", "err", err)
+			return
+		}
+		go w.Start()
+	renewals:
+		for {
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return
+			case <-w.RenewCh():
+			case err := <-w.DoneCh():
+				if err != nil {
+					log.Info("Vault token can no longer be renewed; logging in again",
+						"err", err)
+				}
+				break renewals
+			}
+		}
+		w.Stop()
+		for {
+			if secret, err = kubernetesLogin(ctx, vc, cfg); err == nil {
+				break
+			}
+			log.Error("Logging in to Vault again failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
 }
 
 // MintAdminCode creates the tenant's first admin and returns a one-time

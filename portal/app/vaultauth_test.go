@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -76,6 +77,30 @@ path "transit/keys/kauth-data" { capabilities = ["read"] }
 	_, _, err = other.NewDataKey(ctx)
 	g.Expect(err).To(MatchError(ContainSubstring("permission denied")),
 		"another tenant's key is out of reach")
+
+	t.Run("the login outlives its token's maximum TTL", func(t *testing.T) {
+		g := NewWithT(t)
+		_, err = vc.Logical().Write("auth/"+testenv.VaultKubernetesAuthMount+
+			"/role/kauth-short", map[string]any{"bound_service_account_names": "portal",
+			"bound_service_account_namespaces": ns, "token_policies": "kauth-portal",
+			"token_ttl": "1s", "token_max_ttl": "2s"})
+		g.Expect(err).NotTo(HaveOccurred())
+		short := *cfg
+		st := tenant
+		st.Vault.Role = "kauth-short"
+		short.Tenant = &st
+		client, login, err := app.VaultLogin(ctx, &short)
+		g.Expect(err).NotTo(HaveOccurred())
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go app.KeepVaultLogin(wctx, &short, client, login, f.app.Log)
+		// Well past the first token's maximum TTL: only a fresh login works.
+		// Without KeepVaultLogin this fails with "permission denied".
+		time.Sleep(4 * time.Second)
+		_, _, err = pcrypto.NewVaultTransit(client, "transit", "kauth-data").NewDataKey(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(client.Token()).NotTo(Equal(login.Auth.ClientToken))
+	})
 
 	cfg.ServiceAccountTokenFile = otherToken
 	_, err = app.VaultClient(ctx, cfg)
