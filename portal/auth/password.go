@@ -128,7 +128,11 @@ func CheckPassword(password string, mfaRequired bool, context ...string) error {
 		return fmt.Errorf("use at most %d characters", MaxLength)
 	}
 	lower := strings.ToLower(password)
-	if commonPasswords[lower] || commonPasswords[strings.ReplaceAll(lower, " ", "")] {
+	// Also catch a listed password with spaces, or with digits and
+	// symbols tacked on the end ("password2026!").
+	bare := strings.TrimRight(strings.ReplaceAll(lower, " ", ""), "0123456789!@#$%^&*?.")
+	if commonPasswords[lower] || commonPasswords[strings.ReplaceAll(lower, " ", "")] ||
+		commonPasswords[bare] {
 		return fmt.Errorf("that password is on a list of common or breached passwords; " +
 			"choose another")
 	}

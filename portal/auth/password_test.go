@@ -28,6 +28,7 @@ func TestCheckPasswordFollows80063B(t *testing.T) {
 		"common password":               {"passwordpassword", false, "common or breached"},
 		"common with spaces":            {"correct horse battery staple", false, "common"},
 		"common, any case":              {"PasswordPassword1", false, "common"},
+		"common with a suffix":          {"qwertyuiopasdfgh2026!", false, "common"},
 		"repeated unit":                 {"abcabcabcabcabcabc", false, "repeats"},
 		"too long":                      {strings.Repeat("x1y2", 65), false, "at most 256"},
 		"mostly the clinic's name":      {"northlungclinic1", false, "clinic"},
