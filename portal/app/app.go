@@ -146,6 +146,7 @@ func (a *App) ServeOn(ctx context.Context, ln, opsLn net.Listener,
 
 	go KeepVaultLogin(ctx, a.Config, a.vault, a.vaultLogin, a.Log)
 	go a.Rewrapper.Run(ctx, 10*time.Minute)
+	go a.sweepEvery(ctx, time.Hour)
 	go a.Outbox.Run(ctx, 5*time.Second)
 	go a.watchTenantFile(ctx, 10*time.Second)
 

@@ -256,3 +256,28 @@ func TestAdminInvitesStaffWhoMustUseMFA(t *testing.T) {
 	b.get("/admin/invite")
 	g.Expect(b.status).To(Equal(http.StatusNotFound), "but not staff")
 }
+
+func TestSweepKeepsLiveRowsAndAudit(t *testing.T) {
+	f := setup(t)
+	g := NewWithT(t)
+	_, ab := f.newAdmin(t)
+	p, pb := f.newPatient(t, ab)
+	var audits int
+	count := func(q string, args ...any) int {
+		var n int
+		g.Expect(f.app.Pool.QueryRow(t.Context(), q, args...).Scan(&n)).To(Succeed())
+		return n
+	}
+	audits = count(`SELECT count(*) FROM audit_events`)
+	f.exec(t, `INSERT INTO rate_limits (key, window_start, hits)
+		VALUES ('\xdead', now() - interval '2 days', 3)`)
+	f.exec(t, `UPDATE sessions SET ended_at = now() - interval '100 days'
+		WHERE account_id = $1 AND ended_at IS NOT NULL`, p.id)
+	n, err := f.app.Sweep(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(BeNumerically(">=", 1))
+	g.Expect(count(`SELECT count(*) FROM rate_limits WHERE key = '\xdead'`)).To(Equal(0))
+	g.Expect(count(`SELECT count(*) FROM audit_events`)).To(BeNumerically(">=", audits))
+	pb.get("/")
+	g.Expect(pb.last).To(ContainSubstring(`id="welcome"`), "live sessions stay")
+}
