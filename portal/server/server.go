@@ -225,8 +225,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 			}
 		case reason != "":
 			s.clearSession(w)
-			if err := s.Audit.Record(ctx, audit.Event{Action: audit.SessionEnd,
-				Outcome: audit.Success, Source: rc.source, Reason: reason}); err != nil {
+			if err := s.Audit.Record(ctx, audit.Event{Actor: sess.AccountID,
+				Action: audit.SessionEnd, Outcome: audit.Success, Subject: sess.PublicID,
+				Source: rc.source, Reason: reason}); err != nil {
 				return err
 			}
 		case err == session.ErrNoSession:

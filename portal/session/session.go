@@ -124,9 +124,9 @@ func (m *Manager) create(ctx context.Context, account, device, userAgent, state 
 
 // Lookup returns the live session for token on device, touching its
 // last-seen time. A session presented from another device is ended at once
-// (reason ReasonDevice) and ErrNoSession returned with the ended session's
-// account, so the caller can audit it. limits gives the account's current
-// timeouts.
+// (reason ReasonDevice); so is one past its timeouts. Then ErrNoSession is
+// returned with the reason and the ended session (for the audit record
+// only). limits gives the account's current timeouts.
 func (m *Manager) Lookup(ctx context.Context, token, device string,
 	limits func(account string) (Limits, error)) (*Session, string, error) {
 	if token == "" {
@@ -151,7 +151,7 @@ func (m *Manager) Lookup(ctx context.Context, token, device string,
 		if err := m.endByHash(ctx, hashToken(token), reason); err != nil {
 			return nil, "", err
 		}
-		return nil, reason, ErrNoSession
+		return &s, reason, ErrNoSession
 	}
 	if !hmac.Equal(devHash, hashToken(device)) {
 		return end(ReasonDevice)
