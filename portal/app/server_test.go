@@ -281,3 +281,25 @@ func TestSweepKeepsLiveRowsAndAudit(t *testing.T) {
 	pb.get("/")
 	g.Expect(pb.last).To(ContainSubstring(`id="welcome"`), "live sessions stay")
 }
+
+func TestProxiesAreIndividualAccounts(t *testing.T) {
+	f := setup(t)
+	g := NewWithT(t)
+	_, ab := f.newAdmin(t)
+	ab.get("/staff/invite")
+	ab.post("/staff/invite", map[string][]string{"displayName": {"Carer"},
+		"email": {"carer@north.example"}, "kind": {"proxy"}})
+	g.Expect(ab.status).To(Equal(http.StatusOK))
+	code := enrolRe.FindStringSubmatch(ab.last)[1]
+	b := f.browser(t)
+	b.enrol(code, "the carer's own passphrase")
+	b.signIn("carer@north.example", "the carer's own passphrase")
+	g.Expect(b.last).To(ContainSubstring(`id="welcome"`))
+	var kind string
+	var roles []string
+	g.Expect(f.app.Pool.QueryRow(t.Context(), `SELECT kind, roles FROM accounts
+		WHERE id = $1`, f.accountID(t, "carer@north.example")).Scan(&kind, &roles)).
+		To(Succeed())
+	g.Expect(kind).To(Equal("proxy"))
+	g.Expect(roles).To(Equal([]string{"proxy"}))
+}

@@ -356,9 +356,14 @@ func (s *Server) inviteForm(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	return nil
 }
 
-// invitePatient creates a patient account and shows its enrolment code.
+// invitePatient creates a patient account, or a proxy's own account (what
+// the proxy may see comes with a proxy grant), and shows its enrolment code.
 func (s *Server) invitePatient(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	n := auth.NewAccount{Kind: auth.KindPatient, Roles: []string{"patient"},
+	kind := auth.KindPatient
+	if r.PostFormValue("kind") == auth.KindProxy {
+		kind = auth.KindProxy
+	}
+	n := auth.NewAccount{Kind: kind, Roles: []string{kind},
 		DisplayName: strings.TrimSpace(r.PostFormValue("displayName")),
 		Email:       r.PostFormValue("email"), MRN: strings.TrimSpace(r.PostFormValue("mrn")),
 		DOB: strings.TrimSpace(r.PostFormValue("dob"))}
