@@ -303,3 +303,29 @@ func TestProxiesAreIndividualAccounts(t *testing.T) {
 	g.Expect(kind).To(Equal("proxy"))
 	g.Expect(roles).To(Equal([]string{"proxy"}))
 }
+
+func TestPhishingResistantRolesRefuseCodes(t *testing.T) {
+	f := setup(t)
+	g := NewWithT(t)
+	admin, _ := f.newAdmin(t)
+	orig := f.app.Config.Tenant
+	strict := *orig
+	strict.Policy = portaltest.Policy()
+	for i := range strict.Policy.Roles {
+		if strict.Policy.Roles[i].Name == "admin" {
+			strict.Policy.Roles[i].MFA.PhishingResistant = true
+		}
+	}
+	f.app.SetTenant(&strict)
+	defer f.app.SetTenant(orig)
+
+	b := f.browser(t)
+	b.signIn(admin.email, admin.password)
+	b.post("/sign-in/second-factor", map[string][]string{"code": {admin.totp(t)}})
+	g.Expect(b.status).To(Equal(http.StatusForbidden))
+	g.Expect(b.last).To(ContainSubstring("must sign in with a security key"))
+	b.get("/")
+	g.Expect(b.last).NotTo(ContainSubstring(`id="welcome"`))
+	b.post("/mfa/totp", nil)
+	g.Expect(b.last).NotTo(ContainSubstring("totp-secret"))
+}
