@@ -75,3 +75,19 @@ tools-update: ## Rewrite hack/tools/*/go.mod from hack/versions.env.
 .PHONY: deps
 deps: ## Install the Debian packages the tests use (PostgreSQL), if missing.
 	@hack/deps.sh
+
+##@ Portal (issue #4)
+
+PORTAL_STATE ?= .state/portal
+
+.PHONY: portal
+portal: ## Build the portal binary into bin/portal.
+	go build -o bin/portal ./cmd/portal
+
+.PHONY: test-portal
+test-portal: deps tools ## Run only the portal's tests (real PostgreSQL, Vault and SMTP).
+	go test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./portal/... ./cmd/portal/...
+
+.PHONY: run-portal
+run-portal: portal ## Serve the portal against the local stack (make demo-up first).
+	@hack/run-portal.sh $(PORTAL_STATE)

@@ -6,6 +6,9 @@ set -euo pipefail
 # command:package pairs.
 needs=(
   "initdb:postgresql"
+  # The portal's browser test (chromedp) drives headless Chromium.
+  "chromium:chromium"
+  "chromedriver:chromium-driver"
 )
 
 missing=()
