@@ -78,7 +78,7 @@ deps: ## Install the Debian packages the tests use (PostgreSQL), if missing.
 
 ##@ Portal (issue #4)
 
-PORTAL_STATE ?= .state/portal
+PORTAL_STATE ?= .state/demo/portal
 
 .PHONY: portal
 portal: ## Build the portal binary into bin/portal.

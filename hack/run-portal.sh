@@ -9,9 +9,11 @@
 #   hack/run-portal.sh STATE admin-code -email you@example.org
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-state=${1:-$root/.state/portal}
-shift || true
 demo=${PLEURA_DEMO_DIR:-$root/.state/demo}
+# Under the demo directory, so a new `make demo-up` (which starts an empty
+# PostgreSQL and Vault) also starts the portal from empty state.
+state=${1:-$demo/portal}
+shift || true
 log() { printf '[portal] %s\n' "$*" >&2; }
 
 [[ -f $demo/env ]] || { log "no local stack: run 'make demo-up' first"; exit 1; }
