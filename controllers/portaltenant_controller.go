@@ -57,6 +57,16 @@ type Settings struct {
 	// VaultAddressForPortal is the Vault URL written into tenant ConfigMaps,
 	// as the portal pods reach it.
 	VaultAddressForPortal string
+	// VaultResyncPeriod overrides VaultResyncPeriod when positive (tests
+	// shorten it).
+	VaultResyncPeriod time.Duration
+}
+
+func (s Settings) resyncPeriod() time.Duration {
+	if s.VaultResyncPeriod > 0 {
+		return s.VaultResyncPeriod
+	}
+	return VaultResyncPeriod
 }
 
 // PortalTenantReconciler reconciles PortalTenant objects.

@@ -164,7 +164,7 @@ func (r *PortalTenantReconciler) writeStatus(ctx context.Context, t *portalv1.Po
 	if len(o.errs) > 0 {
 		return ctrl.Result{}, errors.Join(o.errs...)
 	}
-	requeue := VaultResyncPeriod
+	requeue := r.Settings.resyncPeriod()
 	if o.requeue > 0 && o.requeue < requeue {
 		requeue = o.requeue
 	}

@@ -18,7 +18,7 @@ type AccessPolicySpec struct {
 	// stepUp lists actions that need a fresh second factor.
 	// +optional
 	// +kubebuilder:default={}
-	StepUp StepUp `json:"stepUp,omitempty"`
+	StepUp StepUp `json:"stepUp,omitzero"`
 
 	// adminConsoleCIDRs lists source ranges allowed to reach the admin
 	// console; empty allows none.
@@ -42,12 +42,12 @@ type AccessPolicySpec struct {
 	// breakGlass governs emergency access to one patient's record.
 	// +optional
 	// +kubebuilder:default={}
-	BreakGlass BreakGlass `json:"breakGlass,omitempty"`
+	BreakGlass BreakGlass `json:"breakGlass,omitzero"`
 
 	// proxies governs access by a patient's documented proxy.
 	// +optional
 	// +kubebuilder:default={}
-	Proxies Proxies `json:"proxies,omitempty"`
+	Proxies Proxies `json:"proxies,omitzero"`
 
 	// entitlementReviewInterval is how often role grants must be reviewed,
 	// from 24h to 8760h. Default 2160h (90 days).
@@ -55,7 +55,7 @@ type AccessPolicySpec struct {
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('24h') && duration(self) <= duration('8760h')",message="entitlementReviewInterval must be between 24h and 8760h"
-	EntitlementReviewInterval metav1.Duration `json:"entitlementReviewInterval,omitempty"`
+	EntitlementReviewInterval metav1.Duration `json:"entitlementReviewInterval,omitzero"`
 }
 
 // Role is what one role may do and how its people authenticate.
@@ -76,12 +76,12 @@ type Role struct {
 	// mfa is the role's second-factor rule.
 	// +optional
 	// +kubebuilder:default={}
-	MFA MFA `json:"mfa,omitempty"`
+	MFA MFA `json:"mfa,omitzero"`
 
 	// session bounds the role's sessions.
 	// +optional
 	// +kubebuilder:default={}
-	Session Session `json:"session,omitempty"`
+	Session Session `json:"session,omitzero"`
 }
 
 // Grant allows actions on one kind of record, optionally limited to fields.
@@ -135,14 +135,14 @@ type Session struct {
 	// +kubebuilder:default="15m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="session.idle must be between 1m and 24h"
-	Idle metav1.Duration `json:"idle"`
+	Idle metav1.Duration `json:"idle,omitzero"`
 	// absolute ends a session this long after sign-in (5m to 720h,
 	// default 12h).
 	// +optional
 	// +kubebuilder:default="12h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('720h')",message="session.absolute must be between 5m and 720h"
-	Absolute metav1.Duration `json:"absolute"`
+	Absolute metav1.Duration `json:"absolute,omitzero"`
 }
 
 // StepUp lists actions that need a fresh second factor.
@@ -158,7 +158,7 @@ type StepUp struct {
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('1h')",message="stepUp.window must be between 30s and 1h"
-	Window metav1.Duration `json:"window"`
+	Window metav1.Duration `json:"window,omitzero"`
 }
 
 // TimeWindow is a daily window in a time zone.
@@ -197,7 +197,7 @@ type BreakGlass struct {
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('24h')",message="breakGlass.maxDuration must be between 5m and 24h"
-	MaxDuration metav1.Duration `json:"maxDuration"`
+	MaxDuration metav1.Duration `json:"maxDuration,omitzero"`
 	// notify lists who is alerted (role names or addresses).
 	// +optional
 	// +listType=set
@@ -217,7 +217,7 @@ type Proxies struct {
 	// +kubebuilder:default="8760h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8760h')",message="proxies.maxGrant must be between 1h and 8760h"
-	MaxGrant metav1.Duration `json:"maxGrant"`
+	MaxGrant metav1.Duration `json:"maxGrant,omitzero"`
 	// documentationRequired demands a document recording the authority.
 	// +optional
 	// +kubebuilder:default=true

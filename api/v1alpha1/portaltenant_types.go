@@ -52,16 +52,16 @@ type PortalTenantSpec struct {
 	// encryption configures the tenant's keys in Vault.
 	// +optional
 	// +kubebuilder:default={}
-	Encryption EncryptionSpec `json:"encryption,omitempty"`
+	Encryption EncryptionSpec `json:"encryption,omitzero"`
 
 	// tls configures the portal's certificate.
 	// +optional
 	// +kubebuilder:default={}
-	TLS TLSSpec `json:"tls,omitempty"`
+	TLS TLSSpec `json:"tls,omitzero"`
 
 	// network declares who may reach the portal and what it may reach.
 	// +optional
-	Network NetworkSpec `json:"network,omitempty"`
+	Network NetworkSpec `json:"network,omitzero"`
 
 	// deletionPolicy is Retain (default: keys are kept) or CryptoShred
 	// (keys are destroyed; needs the confirm-crypto-shred annotation).
@@ -97,7 +97,7 @@ type PortalSpec struct {
 	// tenant's quota is sized from them.
 	// +optional
 	// +kubebuilder:default={requests: {cpu: "100m", memory: "128Mi"}, limits: {cpu: "1", memory: "512Mi"}}
-	Resources PortalResources `json:"resources,omitempty"`
+	Resources PortalResources `json:"resources,omitzero"`
 }
 
 // PortalResources are the portal container's requests and limits.
@@ -176,7 +176,7 @@ type EncryptionSpec struct {
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8760h')",message="rotationPeriod must be between 1h and 8760h (365 days)"
-	RotationPeriod metav1.Duration `json:"rotationPeriod,omitempty"`
+	RotationPeriod metav1.Duration `json:"rotationPeriod,omitzero"`
 
 	// rewrapAfterRotation asks the portal to rewrap stored data keys under
 	// the newest key version after each rotation.
@@ -198,7 +198,7 @@ type TLSSpec struct {
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8760h')",message="duration must be between 1h and 8760h"
-	Duration metav1.Duration `json:"duration,omitempty"`
+	Duration metav1.Duration `json:"duration,omitzero"`
 
 	// renewBefore is how long before expiry cert-manager renews it; the
 	// private key is rotated on every renewal.
@@ -206,7 +206,7 @@ type TLSSpec struct {
 	// +kubebuilder:default="360h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m')",message="renewBefore must be at least 5m"
-	RenewBefore metav1.Duration `json:"renewBefore,omitempty"`
+	RenewBefore metav1.Duration `json:"renewBefore,omitzero"`
 
 	// minVersion is the oldest TLS version the portal accepts: "1.3"
 	// (default) or "1.2" for legacy clients.
