@@ -1,0 +1,193 @@
+package controllers_test
+
+import (
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	portalv1 "github.com/pleura-dev/pleura/api/v1alpha1"
+)
+
+var _ = Describe("PortalTenant lifecycle", func() {
+	It("waits for a missing AccessPolicy and recovers when it appears", func(ctx SpecContext) {
+		Expect(k8s.Create(ctx, newTenant("gamma", "late-policy"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			t := getTenant(ctx, g, "gamma")
+			expectCondition(g, t, portalv1.ConditionAccessPolicyLoaded, metav1.ConditionFalse,
+				portalv1.ReasonAccessPolicyNotFound)
+			g.Expect(t.Status.Exposed).To(BeFalse())
+		}, convergeBound, poll).Should(Succeed())
+		Expect(k8s.Create(ctx, newPolicy("late-policy"))).To(Succeed())
+		waitSafeguards(ctx, "gamma")
+	})
+
+	It("keeps keys and namespace on Retain deletion and removes role, policy and workload",
+		func(ctx SpecContext) {
+			Expect(k8s.Create(ctx, newTenant("retained", "late-policy"))).To(Succeed())
+			waitSafeguards(ctx, "retained")
+			t := getTenant(ctx, Default, "retained")
+			Expect(k8s.Delete(ctx, t)).To(Succeed())
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: "retained"}, t))
+			}, convergeBound, poll).Should(BeTrue())
+
+			Expect(readKey(ctx, Default, "pleura-retained-data")).NotTo(BeNil())
+			Expect(readKey(ctx, Default, "pleura-retained-signing")).NotTo(BeNil())
+			role, err := root.Logical().ReadWithContext(ctx, "auth/kubernetes/role/pleura-retained")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(role).To(BeNil())
+			rules, err := root.Sys().GetPolicyWithContext(ctx, "pleura-tenant-retained")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(rules).To(BeEmpty())
+			err = k8s.Get(ctx, client.ObjectKey{Namespace: "tenant-retained", Name: "portal"},
+				&appsv1.Deployment{})
+			Expect(apierrors.IsNotFound(err)).To(BeTrue())
+			// The namespace (with the database Secret a clinic keeps there)
+			// survives garbage collection.
+			Consistently(func(g Gomega) {
+				ns := &corev1.Namespace{}
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tenant-retained"}, ns)).To(Succeed())
+				g.Expect(ns.DeletionTimestamp).To(BeNil())
+			}, 3*poll*4, poll).Should(Succeed())
+		})
+
+	It("crypto-shreds only once confirmed, after which old ciphertext is unreadable",
+		func(ctx SpecContext) {
+			t := newTenant("shredded", "late-policy")
+			t.Spec.DeletionPolicy = portalv1.DeletionCryptoShred
+			Expect(k8s.Create(ctx, t)).To(Succeed())
+			waitSafeguards(ctx, "shredded")
+			portal, err := tenantVault(ctx, "shredded", "tenant-shredded")
+			Expect(err).NotTo(HaveOccurred())
+			ct, err := encrypt(ctx, portal, "pleura-shredded-data", "SpO2 88% at rest")
+			Expect(err).NotTo(HaveOccurred())
+
+			Expect(k8s.Delete(ctx, t)).To(Succeed())
+			Eventually(func(g Gomega) {
+				t := getTenant(ctx, g, "shredded")
+				g.Expect(t.Status.Phase).To(Equal(portalv1.PhaseDeleting))
+				c := condition(t, portalv1.ConditionReady)
+				g.Expect(c.Reason).To(Equal(portalv1.ReasonCryptoShredNotConfirmed))
+				g.Expect(c.Message).To(ContainSubstring(portalv1.ConfirmCryptoShredAnnotation))
+			}, convergeBound, poll).Should(Succeed())
+			Expect(decrypt(ctx, root, "pleura-shredded-data", ct)).To(Equal("SpO2 88% at rest"))
+
+			By("confirming with the annotation")
+			t = getTenant(ctx, Default, "shredded")
+			patch := client.MergeFrom(t.DeepCopy())
+			t.Annotations = map[string]string{portalv1.ConfirmCryptoShredAnnotation: "shredded"}
+			Expect(k8s.Patch(ctx, t, patch)).To(Succeed())
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: "shredded"}, t))
+			}, convergeBound, poll).Should(BeTrue())
+			Expect(readKey(ctx, Default, "pleura-shredded-data")).To(BeNil())
+			Expect(readKey(ctx, Default, "pleura-shredded-signing")).To(BeNil())
+			_, err = decrypt(ctx, root, "pleura-shredded-data", ct)
+			Expect(err).To(HaveOccurred())
+		})
+
+	It("converges without duplicates when the operator restarts mid-reconcile",
+		func(ctx SpecContext) {
+			operator.stop()
+			Expect(k8s.Create(ctx, newTenant("restarted", "late-policy"))).To(Succeed())
+			operator = startOperator()
+			Eventually(func() error {
+				return k8s.Get(ctx, client.ObjectKey{Name: "tenant-restarted"}, &corev1.Namespace{})
+			}, convergeBound, poll/10).Should(Succeed())
+			operator.stop()
+			operator = startOperator()
+			t := waitSafeguards(ctx, "restarted")
+			Expect(t.Status.Encryption.KeyVersion).To(Equal(int64(1)))
+			ns := client.InNamespace("tenant-restarted")
+			owned := client.MatchingLabels{portalv1.TenantLabel: "restarted"}
+			for _, list := range []client.ObjectList{&corev1.ServiceAccountList{},
+				&corev1.ConfigMapList{}, &appsv1.DeploymentList{}, &corev1.ServiceList{}} {
+				Expect(k8s.List(ctx, list, ns, owned)).To(Succeed())
+				Expect(meta.LenList(list)).To(Equal(1), "%T", list)
+			}
+			keys, err := root.Logical().ListWithContext(ctx, "transit/keys")
+			Expect(err).NotTo(HaveOccurred())
+			n := 0
+			for _, k := range keys.Data["keys"].([]any) {
+				if strings.HasPrefix(k.(string), "pleura-restarted-") {
+					n++
+				}
+			}
+			Expect(n).To(Equal(2))
+		})
+
+	DescribeTable("rejects invalid specs with a message naming the field",
+		func(ctx SpecContext, mutate func(*portalv1.PortalTenant), field string) {
+			t := newTenant("invalid", "late-policy")
+			mutate(t)
+			err := k8s.Create(ctx, t)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+			Expect(err.Error()).To(ContainSubstring(field))
+		},
+		Entry("rotation period too short", func(t *portalv1.PortalTenant) {
+			t.Spec.Encryption.RotationPeriod = metav1.Duration{Duration: 30 * 60e9}
+		}, "spec.encryption.rotationPeriod"),
+		Entry("rotation period too long", func(t *portalv1.PortalTenant) {
+			t.Spec.Encryption.RotationPeriod = metav1.Duration{Duration: 9000 * 3600e9}
+		}, "spec.encryption.rotationPeriod"),
+		Entry("renewBefore not shorter than duration", func(t *portalv1.PortalTenant) {
+			t.Spec.TLS.Duration = metav1.Duration{Duration: 2 * 3600e9}
+			t.Spec.TLS.RenewBefore = metav1.Duration{Duration: 3 * 3600e9}
+		}, "spec.tls"),
+		Entry("TLS older than 1.2", func(t *portalv1.PortalTenant) {
+			t.Spec.TLS.MinVersion = "1.1"
+		}, "spec.tls.minVersion"),
+		Entry("namespace not a DNS label", func(t *portalv1.PortalTenant) {
+			t.Spec.Namespace = "Tenant_Alpha"
+		}, "spec.namespace"),
+		Entry("peer with both cidr and selector", func(t *portalv1.PortalTenant) {
+			t.Spec.Network.IngressFrom = []portalv1.Peer{{CIDR: "198.18.0.0/24",
+				PodSelector: &metav1.LabelSelector{}}}
+		}, "spec.network.ingressFrom[0]"),
+		Entry("egress cidr malformed", func(t *portalv1.PortalTenant) {
+			t.Spec.Network.Egress[0].To.CIDR = "198.18.0.300/24"
+		}, "spec.network.egress[0].to.cidr"),
+		Entry("requests above limits", func(t *portalv1.PortalTenant) {
+			t.Spec.Portal.Resources = portalv1.PortalResources{
+				Requests: portalv1.ComputeResources{CPU: "2", Memory: "128Mi"},
+				Limits:   portalv1.ComputeResources{CPU: "1", Memory: "512Mi"}}
+		}, "spec.portal.resources"),
+		Entry("unknown deletion policy", func(t *portalv1.PortalTenant) {
+			t.Spec.DeletionPolicy = "Shred"
+		}, "spec.deletionPolicy"),
+		Entry("too many replicas", func(t *portalv1.PortalTenant) {
+			t.Spec.Portal.Replicas = 500
+		}, "spec.portal.replicas"),
+	)
+
+	It("refuses to change a tenant's namespace", func(ctx SpecContext) {
+		t := getTenant(ctx, Default, "gamma")
+		t.Spec.Namespace = "tenant-elsewhere"
+		err := k8s.Update(ctx, t)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("spec.namespace"))
+		Expect(err.Error()).To(ContainSubstring("immutable"))
+	})
+
+	It("refuses a namespace that belongs to something else", func(ctx SpecContext) {
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name: "tenant-squatter"}})).To(Succeed())
+		Expect(k8s.Create(ctx, newTenant("squatter", "late-policy"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			t := getTenant(ctx, g, "squatter")
+			expectCondition(g, t, portalv1.ConditionNamespaceReady, metav1.ConditionFalse,
+				portalv1.ReasonNamespaceConflict)
+		}, convergeBound, poll).Should(Succeed())
+		ns := &corev1.Namespace{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: "tenant-squatter"}, ns)).To(Succeed())
+		Expect(ns.Labels).NotTo(HaveKey(portalv1.TenantLabel))
+	})
+})
+
