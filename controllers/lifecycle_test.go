@@ -190,4 +190,3 @@ var _ = Describe("PortalTenant lifecycle", func() {
 		Expect(ns.Labels).NotTo(HaveKey(portalv1.TenantLabel))
 	})
 })
-

@@ -211,7 +211,8 @@ func (r *PortalTenantReconciler) enqueueByIndex(index string) handler.EventHandl
 		})
 }
 
-func (r *PortalTenantReconciler) allTenants(ctx context.Context, _ client.Object) []reconcile.Request {
+func (r *PortalTenantReconciler) allTenants(ctx context.Context,
+	_ client.Object) []reconcile.Request {
 	list := &portalv1.PortalTenantList{}
 	if err := r.List(ctx, list); err != nil {
 		logf.FromContext(ctx).Error(err, "Listing tenants to enqueue")
