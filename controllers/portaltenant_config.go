@@ -51,11 +51,7 @@ func (r *PortalTenantReconciler) reconcileConfig(ctx context.Context,
 		o.fail(typ, portalv1.ReasonReconciling, fmt.Errorf("rendering tenant config: %w", err))
 		return
 	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: configMapName, Namespace: t.Spec.Namespace,
-			Labels: tenantLabels(t, "config")},
-		Data: map[string]string{tenantconfig.ConfigMapKey: string(data)},
-	}
+	cm := configMapFor(t, data)
 	err = ensure(ctx, r, t, cm, func(got *corev1.ConfigMap) bool {
 		return maps.Equal(got.Data, cm.Data) && len(got.BinaryData) == 0
 	}, func(got *corev1.ConfigMap) { got.Data, got.BinaryData = cm.Data, nil })
@@ -66,6 +62,14 @@ func (r *PortalTenantReconciler) reconcileConfig(ctx context.Context,
 	o.policy = &portalv1.LoadedPolicy{Name: ap.Name, Generation: ap.Generation}
 	o.set(typ, true, portalv1.ReasonAccessPolicyLoaded, "AccessPolicy %s generation %d "+
 		"is in ConfigMap %s/%s", ap.Name, ap.Generation, t.Spec.Namespace, configMapName)
+}
+
+func configMapFor(t *portalv1.PortalTenant, data []byte) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: configMapName, Namespace: t.Spec.Namespace,
+			Labels: tenantLabels(t, "config")},
+		Data: map[string]string{tenantconfig.ConfigMapKey: string(data)},
+	}
 }
 
 // tenantConfig renders the document the portal reads.

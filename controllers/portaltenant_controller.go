@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -60,6 +61,19 @@ type Settings struct {
 	// VaultResyncPeriod overrides VaultResyncPeriod when positive (tests
 	// shorten it).
 	VaultResyncPeriod time.Duration
+	// Workers is how many tenants reconcile at once; 0 means DefaultWorkers.
+	Workers int
+}
+
+// DefaultWorkers is how many tenants reconcile at once by default. Most of
+// a reconcile waits on Vault and the API server, not on CPU.
+const DefaultWorkers = 4
+
+func (s Settings) workers() int {
+	if s.Workers > 0 {
+		return s.Workers
+	}
+	return DefaultWorkers
 }
 
 func (s Settings) resyncPeriod() time.Duration {
@@ -186,6 +200,7 @@ func (r *PortalTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				UpdateFunc: func(e event.UpdateEvent) bool { return false },
 			})).
 		Named("portaltenant").
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Settings.workers()}).
 		Complete(r)
 }
 

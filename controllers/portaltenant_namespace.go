@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -42,11 +43,7 @@ func (r *PortalTenantReconciler) reconcileNamespace(ctx context.Context,
 		o.set(typ, false, portalv1.ReasonNamespaceConflict, "%v", err)
 		return
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Spec.Namespace,
-		Labels: tenantLabels(t, "namespace")}}
-	for k, v := range restrictedPodSecurity {
-		ns.Labels[k] = v
-	}
+	ns := namespaceFor(t)
 	err := ensure(ctx, r, t, ns, func(*corev1.Namespace) bool { return true },
 		func(*corev1.Namespace) {})
 	if err != nil {
@@ -102,14 +99,25 @@ func (r *PortalTenantReconciler) checkNamespaceOwner(ctx context.Context,
 	return nil
 }
 
-func (r *PortalTenantReconciler) ensureServiceAccount(ctx context.Context,
-	t *portalv1.PortalTenant) error {
-	sa := &corev1.ServiceAccount{
+func namespaceFor(t *portalv1.PortalTenant) *corev1.Namespace {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Spec.Namespace,
+		Labels: tenantLabels(t, "namespace")}}
+	maps.Copy(ns.Labels, restrictedPodSecurity)
+	return ns
+}
+
+func serviceAccountFor(t *portalv1.PortalTenant) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: serviceAccountName, Namespace: t.Spec.Namespace,
 			Labels: tenantLabels(t, "portal")},
 		// The portal gets a short-lived projected token for Vault instead.
 		AutomountServiceAccountToken: ptr.To(false),
 	}
+}
+
+func (r *PortalTenantReconciler) ensureServiceAccount(ctx context.Context,
+	t *portalv1.PortalTenant) error {
+	sa := serviceAccountFor(t)
 	return ensure(ctx, r, t, sa, func(got *corev1.ServiceAccount) bool {
 		return ptr.Deref(got.AutomountServiceAccountToken, true) == false
 	}, func(got *corev1.ServiceAccount) {
@@ -153,27 +161,30 @@ func (r *PortalTenantReconciler) ensureQuota(ctx context.Context, t *portalv1.Po
 	if err != nil {
 		return err
 	}
-	q := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: t.Spec.Namespace,
-			Labels: tenantLabels(t, "isolation")},
-		Spec: corev1.ResourceQuotaSpec{Hard: hard},
-	}
+	q := quotaObject(t, hard)
 	return ensure(ctx, r, t, q, func(got *corev1.ResourceQuota) bool {
 		return equality.Semantic.DeepEqual(got.Spec.Hard, q.Spec.Hard)
 	}, func(got *corev1.ResourceQuota) { got.Spec = q.Spec })
 }
 
-func (r *PortalTenantReconciler) ensureLimitRange(ctx context.Context,
-	t *portalv1.PortalTenant) error {
+func quotaObject(t *portalv1.PortalTenant, hard corev1.ResourceList) *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: t.Spec.Namespace,
+			Labels: tenantLabels(t, "isolation")},
+		Spec: corev1.ResourceQuotaSpec{Hard: hard},
+	}
+}
+
+func limitRangeFor(t *portalv1.PortalTenant) (*corev1.LimitRange, error) {
 	req, err := t.Spec.Portal.Resources.Requests.ResourceList()
 	if err != nil {
-		return fmt.Errorf("spec.portal.resources.requests: %w", err)
+		return nil, fmt.Errorf("spec.portal.resources.requests: %w", err)
 	}
 	lim, err := t.Spec.Portal.Resources.Limits.ResourceList()
 	if err != nil {
-		return fmt.Errorf("spec.portal.resources.limits: %w", err)
+		return nil, fmt.Errorf("spec.portal.resources.limits: %w", err)
 	}
-	lr := &corev1.LimitRange{
+	return &corev1.LimitRange{
 		ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: t.Spec.Namespace,
 			Labels: tenantLabels(t, "isolation")},
 		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
@@ -182,6 +193,14 @@ func (r *PortalTenantReconciler) ensureLimitRange(ctx context.Context,
 			DefaultRequest: req,
 			Max:            lim,
 		}}},
+	}, nil
+}
+
+func (r *PortalTenantReconciler) ensureLimitRange(ctx context.Context,
+	t *portalv1.PortalTenant) error {
+	lr, err := limitRangeFor(t)
+	if err != nil {
+		return err
 	}
 	return ensure(ctx, r, t, lr, func(got *corev1.LimitRange) bool {
 		return equality.Semantic.DeepDerivative(lr.Spec, got.Spec)

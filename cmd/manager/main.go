@@ -31,6 +31,7 @@ type flags struct {
 	vaultTokenSecret                          string
 	vaultK8sRole, vaultK8sMount, vaultJWTPath string
 	defaultIssuer                             string
+	workers                                   int
 }
 
 func main() {
@@ -56,6 +57,8 @@ func main() {
 		"service account token file for Vault Kubernetes auth")
 	flag.StringVar(&f.defaultIssuer, "default-issuer", "pleura-local-ca",
 		"ClusterIssuer used when a tenant sets no spec.tls.issuerRef")
+	flag.IntVar(&f.workers, "workers", controllers.DefaultWorkers,
+		"how many tenants reconcile at once")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -95,7 +98,7 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	err = controllers.Setup(mgr, v, controllers.Settings{DefaultIssuer: f.defaultIssuer,
-		VaultAddressForPortal: f.vaultAddrForPortal})
+		VaultAddressForPortal: f.vaultAddrForPortal, Workers: f.workers})
 	if err != nil {
 		return err
 	}
