@@ -123,59 +123,6 @@ var _ = Describe("PortalTenant lifecycle", func() {
 			Expect(n).To(Equal(2))
 		})
 
-	DescribeTable("rejects invalid specs with a message naming the field",
-		func(ctx SpecContext, mutate func(*portalv1.PortalTenant), field string) {
-			t := newTenant("invalid", "late-policy")
-			mutate(t)
-			err := k8s.Create(ctx, t)
-			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
-			Expect(err.Error()).To(ContainSubstring(field))
-		},
-		Entry("rotation period too short", func(t *portalv1.PortalTenant) {
-			t.Spec.Encryption.RotationPeriod = metav1.Duration{Duration: 30 * 60e9}
-		}, "spec.encryption.rotationPeriod"),
-		Entry("rotation period too long", func(t *portalv1.PortalTenant) {
-			t.Spec.Encryption.RotationPeriod = metav1.Duration{Duration: 9000 * 3600e9}
-		}, "spec.encryption.rotationPeriod"),
-		Entry("renewBefore not shorter than duration", func(t *portalv1.PortalTenant) {
-			t.Spec.TLS.Duration = metav1.Duration{Duration: 2 * 3600e9}
-			t.Spec.TLS.RenewBefore = metav1.Duration{Duration: 3 * 3600e9}
-		}, "spec.tls"),
-		Entry("TLS older than 1.2", func(t *portalv1.PortalTenant) {
-			t.Spec.TLS.MinVersion = "1.1"
-		}, "spec.tls.minVersion"),
-		Entry("namespace not a DNS label", func(t *portalv1.PortalTenant) {
-			t.Spec.Namespace = "Tenant_Alpha"
-		}, "spec.namespace"),
-		Entry("peer with both cidr and selector", func(t *portalv1.PortalTenant) {
-			t.Spec.Network.IngressFrom = []portalv1.Peer{{CIDR: "198.18.0.0/24",
-				PodSelector: &metav1.LabelSelector{}}}
-		}, "spec.network.ingressFrom[0]"),
-		Entry("egress cidr malformed", func(t *portalv1.PortalTenant) {
-			t.Spec.Network.Egress[0].To.CIDR = "198.18.0.300/24"
-		}, "spec.network.egress[0].to.cidr"),
-		Entry("requests above limits", func(t *portalv1.PortalTenant) {
-			t.Spec.Portal.Resources = portalv1.PortalResources{
-				Requests: portalv1.ComputeResources{CPU: "2", Memory: "128Mi"},
-				Limits:   portalv1.ComputeResources{CPU: "1", Memory: "512Mi"}}
-		}, "spec.portal.resources"),
-		Entry("unknown deletion policy", func(t *portalv1.PortalTenant) {
-			t.Spec.DeletionPolicy = "Shred"
-		}, "spec.deletionPolicy"),
-		Entry("too many replicas", func(t *portalv1.PortalTenant) {
-			t.Spec.Portal.Replicas = 500
-		}, "spec.portal.replicas"),
-	)
-
-	It("refuses to change a tenant's namespace", func(ctx SpecContext) {
-		t := getTenant(ctx, Default, "gamma")
-		t.Spec.Namespace = "tenant-elsewhere"
-		err := k8s.Update(ctx, t)
-		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
-		Expect(err.Error()).To(ContainSubstring("spec.namespace"))
-		Expect(err.Error()).To(ContainSubstring("immutable"))
-	})
-
 	It("refuses a namespace that belongs to something else", func(ctx SpecContext) {
 		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			Name: "tenant-squatter"}})).To(Succeed())

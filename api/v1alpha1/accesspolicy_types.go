@@ -106,8 +106,8 @@ type Grant struct {
 }
 
 // MFA is a role's second-factor rule.
-// +kubebuilder:validation:XValidation:rule="!self.required || size(self.factors) > 0",message="mfa.factors must list a factor when mfa.required is true"
-// +kubebuilder:validation:XValidation:rule="!self.phishingResistant || 'webauthn' in self.factors",message="mfa.phishingResistant needs webauthn in mfa.factors"
+// +kubebuilder:validation:XValidation:rule="!has(self.required) || !self.required || (has(self.factors) && size(self.factors) > 0)",message="mfa.factors must list a factor when mfa.required is true"
+// +kubebuilder:validation:XValidation:rule="!has(self.phishingResistant) || !self.phishingResistant || (has(self.factors) && 'webauthn' in self.factors)",message="mfa.phishingResistant needs webauthn in mfa.factors"
 type MFA struct {
 	// required makes a second factor mandatory; otherwise it is offered.
 	// +optional
@@ -127,7 +127,7 @@ type MFA struct {
 }
 
 // Session bounds a role's sessions.
-// +kubebuilder:validation:XValidation:rule="duration(self.idle) <= duration(self.absolute)",message="session.idle must not exceed session.absolute"
+// +kubebuilder:validation:XValidation:rule="!has(self.idle) || !has(self.absolute) || duration(self.idle) <= duration(self.absolute)",message="session.idle must not exceed session.absolute"
 type Session struct {
 	// idle ends a session after this long without a request (1m to 24h,
 	// default 15m).

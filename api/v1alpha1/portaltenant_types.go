@@ -186,7 +186,7 @@ type EncryptionSpec struct {
 }
 
 // TLSSpec configures the portal's certificate and protocol.
-// +kubebuilder:validation:XValidation:rule="duration(self.renewBefore) < duration(self.duration)",message="renewBefore must be shorter than duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || !has(self.duration) || duration(self.renewBefore) < duration(self.duration)",message="renewBefore must be shorter than duration"
 type TLSSpec struct {
 	// issuerRef names the cert-manager issuer; empty uses the operator's
 	// default issuer (flag --default-issuer).
