@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +24,10 @@ import (
 	"github.com/pleura-dev/pleura/controllers"
 	"github.com/pleura-dev/pleura/internal/vault"
 )
+
+// tokenRenewInterval is how often the operator renews its Vault token; the
+// local stack's token has a 24h period.
+const tokenRenewInterval = time.Hour
 
 type flags struct {
 	metricsAddr, probeAddr                    string
@@ -97,6 +102,9 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
+	go v.RenewTokenEvery(ctx, tokenRenewInterval, func(err error) {
+		ctrl.Log.Error(err, "Renewing Vault token")
+	})
 	err = controllers.Setup(mgr, v, controllers.Settings{DefaultIssuer: f.defaultIssuer,
 		VaultAddressForPortal: f.vaultAddrForPortal, Workers: f.workers})
 	if err != nil {

@@ -298,3 +298,22 @@ func unavailable(doing string, err error) error {
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, doing, err)
 }
+
+// RenewTokenEvery renews the client's own token every interval until ctx
+// ends, so a periodic token (the local stack's) never expires while the
+// operator runs. Failures are returned on errs, never the token.
+func (c *Client) RenewTokenEvery(ctx context.Context, interval time.Duration,
+	errs func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.api.Auth().Token().RenewSelfWithContext(ctx, 0); err != nil {
+				errs(unavailable("renewing the operator's token", err))
+			}
+		}
+	}
+}
