@@ -7,6 +7,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	portalv1 "github.com/pleura-dev/pleura/api/v1alpha1"
 	"github.com/pleura-dev/pleura/controllers"
@@ -278,6 +280,42 @@ var _ = Describe("PortalTenant", Ordered, func() {
 			}, convergeBound, poll).Should(Succeed())
 			opVault.setOutage(false)
 			waitSafeguards(ctx, "alpha")
+		})
+
+	It("exports tenants by phase, conditions, key age and certificate expiry",
+		func(ctx SpecContext) {
+			waitSafeguards(ctx, "alpha")
+			families, err := ctrlmetrics.Registry.Gather()
+			Expect(err).NotTo(HaveOccurred())
+			byName := map[string]*dto.MetricFamily{}
+			for _, f := range families {
+				byName[f.GetName()] = f
+			}
+			value := func(name string, labels map[string]string) float64 {
+				GinkgoHelper()
+				Expect(byName).To(HaveKey(name))
+			next:
+				for _, m := range byName[name].GetMetric() {
+					for _, l := range m.GetLabel() {
+						if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+							continue next
+						}
+					}
+					return m.GetGauge().GetValue()
+				}
+				Fail("no sample of " + name)
+				return 0
+			}
+			Expect(value("pleura_tenant_condition", map[string]string{"tenant": "alpha",
+				"type": "TLSReady", "status": "True"})).To(Equal(1.0))
+			Expect(value("pleura_tenants", map[string]string{"phase": "Provisioning"})).
+				To(BeNumerically(">=", 2))
+			Expect(value("pleura_tenant_key_age_seconds",
+				map[string]string{"tenant": "alpha"})).To(BeNumerically(">=", 0))
+			t := getTenant(ctx, Default, "alpha")
+			Expect(value("pleura_tenant_certificate_expiry_timestamp_seconds",
+				map[string]string{"tenant": "alpha"})).
+				To(Equal(float64(t.Status.TLS.NotAfter.Unix())))
 		})
 
 	It("makes no API writes once converged", func(ctx SpecContext) {

@@ -411,7 +411,7 @@ type LoadedPolicy struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Key Version",type=integer,JSONPath=`.status.encryption.keyVersion`
-// +kubebuilder:printcolumn:name="Cert Expiry",type=date,JSONPath=`.status.tls.notAfter`
+// +kubebuilder:printcolumn:name="Cert Expiry",type=string,JSONPath=`.status.tls.notAfter`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PortalTenant struct {
 	metav1.TypeMeta `json:",inline"`
