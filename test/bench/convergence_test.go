@@ -14,6 +14,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,6 +56,7 @@ func envInt(name string, def int) int {
 // figures are a single run's, reported as custom metrics.
 func BenchmarkConvergence(b *testing.B) {
 	ctx := b.Context()
+	ctrl.SetLogger(logr.Discard())
 	env := testenv.StartForTest(b, testenv.Options{PleuraCRDs: true, Vault: true,
 		CertManager: true})
 	if err := env.InstallLocalCA(ctx); err != nil {
