@@ -178,11 +178,8 @@ func (r *PortalTenantReconciler) emitTransitions(old, now *portalv1.PortalTenant
 	}
 	for _, c := range now.Status.Conditions {
 		prev := meta.FindStatusCondition(old.Status.Conditions, c.Type)
-		if prev != nil && prev.Status == c.Status {
-			continue
-		}
-		if prev == nil && c.Status != metav1.ConditionTrue {
-			continue // a new tenant starting up is not news
+		if prev == nil || prev.Status == c.Status {
+			continue // a condition's first value is not a transition
 		}
 		kind := corev1.EventTypeNormal
 		if c.Status != metav1.ConditionTrue {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,9 +147,11 @@ func runOperator(ctx context.Context, b *testing.B, env *testenv.Env, cfg *rest.
 		b.Fatal(err)
 	}
 	converge := time.Since(start)
+	fmt.Fprintf(os.Stderr, "operator writes by kind during convergence: %v\n", counter.take())
 	// The benchmark's own tenant creations are not the operator's writes.
 	writes := counter.n.Load() - w0 - int64(tenants)
 
+	counter.take()
 	w1 := counter.n.Load()
 	time.Sleep(steadyWindow)
 	steady := counter.n.Load() - w1
@@ -314,17 +317,59 @@ func defaulted(t *portalv1.PortalTenant) *portalv1.PortalTenant {
 	return t
 }
 
-// writeCounter counts API requests that change something.
-type writeCounter struct{ n atomic.Int64 }
+// writeCounter counts API requests that change something, in total and
+// by method and resource.
+type writeCounter struct {
+	n  atomic.Int64
+	mu sync.Mutex
+	by map[string]int
+}
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return rtFunc(func(req *http.Request) (*http.Response, error) {
 		switch req.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 			w.n.Add(1)
+			w.mu.Lock()
+			if w.by == nil {
+				w.by = map[string]int{}
+			}
+			w.by[req.Method+" "+resourceOf(req.URL.Path)]++
+			w.mu.Unlock()
 		}
 		return rt.RoundTrip(req)
 	})
+}
+
+// take returns the counts by method and resource since the last take.
+func (w *writeCounter) take() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	by := w.by
+	w.by = nil
+	return by
+}
+
+// resourceOf reduces an API path to its resource and subresource, e.g.
+// "portaltenants/status".
+func resourceOf(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	known := map[string]bool{"namespaces": true}
+	var out []string
+	for i := 0; i < len(parts); i++ {
+		p := parts[i]
+		if p == "api" || p == "apis" || strings.Contains(p, ".") || strings.HasPrefix(p, "v1") ||
+			p == "v2" {
+			continue
+		}
+		if known[p] && i+2 < len(parts) {
+			i++ // skip the namespace's name
+			continue
+		}
+		out = append(out, p)
+		i++ // skip the object's name
+	}
+	return strings.Join(out, "/")
 }
 
 type rtFunc func(*http.Request) (*http.Response, error)
