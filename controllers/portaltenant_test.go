@@ -5,6 +5,7 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	vaultapi "github.com/hashicorp/vault/api"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
@@ -152,6 +153,28 @@ var _ = Describe("PortalTenant", Ordered, func() {
 		By("refusing beta's service account at alpha's role")
 		_, err = tenantVault(ctx, "alpha", "tenant-beta")
 		Expect(err).To(HaveOccurred())
+	})
+
+	It("gives the operator's own Vault token no use of tenant keys", func(ctx SpecContext) {
+		tok, err := root.Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{
+			Policies: []string{"pleura-operator"}, TTL: "5m", NoDefaultPolicy: true})
+		Expect(err).NotTo(HaveOccurred())
+		op, err := root.Clone()
+		Expect(err).NotTo(HaveOccurred())
+		op.SetToken(tok.Auth.ClientToken)
+		_, err = encrypt(ctx, op, "pleura-alpha-data", "FEV1 2.31 L")
+		Expect(err).To(MatchError(ContainSubstring("permission denied")))
+		_, err = op.Logical().WriteWithContext(ctx, "transit/keys/pleura-alpha-data/trim",
+			map[string]any{"min_available_version": 1})
+		Expect(err).To(MatchError(ContainSubstring("permission denied")))
+		_, err = op.Logical().ReadWithContext(ctx, "transit/export/encryption-key/pleura-alpha-data")
+		Expect(err).To(MatchError(ContainSubstring("permission denied")))
+		_, err = op.Logical().WriteWithContext(ctx, "transit/keys/pleura-alpha-data/config",
+			map[string]any{"min_decryption_version": 2})
+		Expect(err).To(MatchError(ContainSubstring("permission denied")))
+		_, err = op.Logical().WriteWithContext(ctx, "transit/keys/someone-else",
+			map[string]any{"type": "aes256-gcm96"})
+		Expect(err).To(MatchError(ContainSubstring("permission denied")))
 	})
 
 	It("restores an owned object that is deleted or edited", func(ctx SpecContext) {

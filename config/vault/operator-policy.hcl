@@ -6,19 +6,20 @@
 # trim them. Replace "transit" and "kubernetes" if you mount them elsewhere.
 
 # Create, read, configure, rotate and (for CryptoShred) delete tenant keys.
+# The glob also covers the keys' sub-paths (config, rotate, trim, import), so
+# the allowed request parameters are what keeps this least-privilege: a key
+# can be created with a type and rotation period and have deletion allowed,
+# nothing else. Trimming old versions (min_available_version), raising
+# min_decryption_version, importing key material (ciphertext) or making a
+# key exportable is refused. Deny rules on "transit/keys/+/trim" would not
+# work here: Vault gives this glob, whose first wildcard comes later, priority.
 path "transit/keys/pleura-*" {
   capabilities = ["create", "read", "update", "delete"]
-}
-
-# ...but never trim old versions or import key material.
-path "transit/keys/+/trim" {
-  capabilities = ["deny"]
-}
-path "transit/keys/+/import" {
-  capabilities = ["deny"]
-}
-path "transit/keys/+/import_version" {
-  capabilities = ["deny"]
+  allowed_parameters = {
+    "type"               = []
+    "auto_rotate_period" = []
+    "deletion_allowed"   = []
+  }
 }
 
 # Tenant ACL policies.

@@ -128,9 +128,10 @@ func (c *Client) EnsureTransitKey(ctx context.Context, mount, name string,
 	}
 	period := int64(opts.AutoRotatePeriod / time.Second)
 	if key == nil {
+		// exportable and allow_plaintext_backup default to false; the
+		// operator's Vault policy refuses them as parameters.
 		_, err := c.api.Logical().WriteWithContext(ctx, keyPath(mount, name), map[string]any{
-			"type": opts.Type, "exportable": false, "allow_plaintext_backup": false,
-			"auto_rotate_period": period,
+			"type": opts.Type, "auto_rotate_period": period,
 		})
 		if err != nil {
 			return nil, unavailable("creating transit key "+name, err)
