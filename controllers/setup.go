@@ -87,8 +87,10 @@ func Setup(mgr ctrl.Manager, v VaultClient, s Settings) error {
 // lockedCollector lets a restarted manager (tests) swap the reader.
 type lockedCollector struct{}
 
+// Describe sends the tenant metrics' descriptions.
 func (lockedCollector) Describe(ch chan<- *prometheus.Desc) { collector.Describe(ch) }
 
+// Collect reads tenants through the current manager's cache.
 func (lockedCollector) Collect(ch chan<- prometheus.Metric) {
 	collectorMu.Lock()
 	c := *collector
