@@ -190,18 +190,10 @@ func deploymentFor(t *portalv1.PortalTenant) (*appsv1.Deployment, error) {
 				Protocol: corev1.ProtocolTCP}},
 			Env: []corev1.EnvVar{{Name: tenantconfig.EnvConfigPath,
 				Value: tenantconfig.DefaultConfigPath}},
-			Resources:      corev1.ResourceRequirements{Requests: req, Limits: lim},
-			ReadinessProbe: probe("/readyz"),
-			LivenessProbe:  probe("/healthz"),
-			SecurityContext: &corev1.SecurityContext{
-				RunAsNonRoot:             ptr.To(true),
-				ReadOnlyRootFilesystem:   ptr.To(true),
-				AllowPrivilegeEscalation: ptr.To(false),
-				Privileged:               ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				SeccompProfile: &corev1.SeccompProfile{
-					Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
+			Resources:       corev1.ResourceRequirements{Requests: req, Limits: lim},
+			ReadinessProbe:  probe("/readyz"),
+			LivenessProbe:   probe("/healthz"),
+			SecurityContext: restrictedContainer(),
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "config", MountPath: configDir, ReadOnly: true},
 				{Name: "tls", MountPath: tenantconfig.DefaultTLSDir, ReadOnly: true},
@@ -211,20 +203,7 @@ func deploymentFor(t *portalv1.PortalTenant) (*appsv1.Deployment, error) {
 			TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 			TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		}},
-		Volumes: []corev1.Volume{
-			{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: configMapName},
-				DefaultMode:          ptr.To(int32(0o444))}}},
-			{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: tlsSecretName, DefaultMode: ptr.To(int32(0o440))}}},
-			{Name: "vault-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-				DefaultMode: ptr.To(int32(0o440)),
-				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-					Audience: VaultAudience, ExpirationSeconds: ptr.To(int64(vaultTokenLifetime)),
-					Path: tokenFile}}}}}},
-			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-				SizeLimit: ptr.To(resource.MustParse("64Mi"))}}},
-		},
+		Volumes: portalVolumes(tokenFile),
 	}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: deploymentName, Namespace: t.Spec.Namespace,
@@ -242,4 +221,37 @@ func deploymentFor(t *portalv1.PortalTenant) (*appsv1.Deployment, error) {
 					MaxSurge:       ptr.To(intstr.FromInt32(1))}},
 		},
 	}, nil
+}
+
+// restrictedContainer is the container security context the restricted Pod
+// Security level asks for, and a read-only root filesystem.
+func restrictedContainer() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Privileged:               ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// portalVolumes are the tenant ConfigMap, the TLS Secret, a short-lived
+// Vault login token and a small writable /tmp.
+func portalVolumes(tokenFile string) []corev1.Volume {
+	token := &corev1.ServiceAccountTokenProjection{Audience: VaultAudience,
+		ExpirationSeconds: ptr.To(int64(vaultTokenLifetime)), Path: tokenFile}
+	return []corev1.Volume{
+		{Name: "config", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: configMapName},
+				DefaultMode:          ptr.To(int32(0o444))}}},
+		{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: tlsSecretName, DefaultMode: ptr.To(int32(0o440))}}},
+		{Name: "vault-token", VolumeSource: corev1.VolumeSource{
+			Projected: &corev1.ProjectedVolumeSource{DefaultMode: ptr.To(int32(0o440)),
+				Sources: []corev1.VolumeProjection{{ServiceAccountToken: token}}}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			SizeLimit: ptr.To(resource.MustParse("64Mi"))}}},
+	}
 }
