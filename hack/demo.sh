@@ -194,6 +194,9 @@ down() {
 
 status() {
   if running; then log "running (pid $(cat "$pidfile"))"; print_exports; else log "not running"; fi
+  if operator_running; then
+    log "operator running (pid $(cat "$operator_pidfile")); log in $state/operator.log"
+  fi
 }
 
 case ${1:-} in
