@@ -81,14 +81,16 @@ func metaInSync(got, desired client.Object) bool {
 	return ref != nil && have != nil && have.UID == ref.UID
 }
 
-// remove deletes obj if it exists; a missing object is no error.
-func remove(ctx context.Context, r *PortalTenantReconciler, obj client.Object) error {
+// remove deletes obj if it exists and t controls it; a missing object, or
+// one that belongs to someone else, is left alone without error.
+func remove(ctx context.Context, r *PortalTenantReconciler, t *portalv1.PortalTenant,
+	obj client.Object) error {
 	kind := reflect.TypeOf(obj).Elem().Name()
 	key := client.ObjectKeyFromObject(obj)
 	if err := r.Get(ctx, key, obj); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if !obj.GetDeletionTimestamp().IsZero() {
+	if !obj.GetDeletionTimestamp().IsZero() || !metav1.IsControlledBy(obj, t) {
 		return nil
 	}
 	logf.FromContext(ctx).V(1).Info("Deleting", kind, key)

@@ -28,9 +28,17 @@ var _ = Describe("PortalTenant lifecycle", func() {
 		waitSafeguards(ctx, "gamma")
 	})
 
+	BeforeEach(func(ctx SpecContext) {
+		// Every spec below but the first shares one policy, created once.
+		err := k8s.Create(ctx, newPolicy("lifecycle"))
+		if !apierrors.IsAlreadyExists(err) {
+			Expect(err).NotTo(HaveOccurred())
+		}
+	})
+
 	It("keeps keys and namespace on Retain deletion and removes role, policy and workload",
 		func(ctx SpecContext) {
-			Expect(k8s.Create(ctx, newTenant("retained", "late-policy"))).To(Succeed())
+			Expect(k8s.Create(ctx, newTenant("retained", "lifecycle"))).To(Succeed())
 			waitSafeguards(ctx, "retained")
 			t := getTenant(ctx, Default, "retained")
 			Expect(k8s.Delete(ctx, t)).To(Succeed())
@@ -60,7 +68,7 @@ var _ = Describe("PortalTenant lifecycle", func() {
 
 	It("crypto-shreds only once confirmed, after which old ciphertext is unreadable",
 		func(ctx SpecContext) {
-			t := newTenant("shredded", "late-policy")
+			t := newTenant("shredded", "lifecycle")
 			t.Spec.DeletionPolicy = portalv1.DeletionCryptoShred
 			Expect(k8s.Create(ctx, t)).To(Succeed())
 			waitSafeguards(ctx, "shredded")
@@ -96,7 +104,7 @@ var _ = Describe("PortalTenant lifecycle", func() {
 	It("converges without duplicates when the operator restarts mid-reconcile",
 		func(ctx SpecContext) {
 			operator.stop()
-			Expect(k8s.Create(ctx, newTenant("restarted", "late-policy"))).To(Succeed())
+			Expect(k8s.Create(ctx, newTenant("restarted", "lifecycle"))).To(Succeed())
 			operator = startOperator()
 			Eventually(func() error {
 				return k8s.Get(ctx, client.ObjectKey{Name: "tenant-restarted"}, &corev1.Namespace{})
@@ -126,7 +134,7 @@ var _ = Describe("PortalTenant lifecycle", func() {
 	It("refuses a namespace that belongs to something else", func(ctx SpecContext) {
 		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			Name: "tenant-squatter"}})).To(Succeed())
-		Expect(k8s.Create(ctx, newTenant("squatter", "late-policy"))).To(Succeed())
+		Expect(k8s.Create(ctx, newTenant("squatter", "lifecycle"))).To(Succeed())
 		Eventually(func(g Gomega) {
 			t := getTenant(ctx, g, "squatter")
 			expectCondition(g, t, portalv1.ConditionNamespaceReady, metav1.ConditionFalse,
@@ -135,5 +143,37 @@ var _ = Describe("PortalTenant lifecycle", func() {
 		ns := &corev1.Namespace{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Name: "tenant-squatter"}, ns)).To(Succeed())
 		Expect(ns.Labels).NotTo(HaveKey(portalv1.TenantLabel))
+
 	})
+
+	It("deletes a tenant that lost a namespace conflict without touching the owner's objects",
+		func(ctx SpecContext) {
+			Expect(k8s.Create(ctx, newTenant("owner", "lifecycle"))).To(Succeed())
+			waitSafeguards(ctx, "owner")
+			intruder := newTenant("intruder", "lifecycle")
+			intruder.Spec.Namespace = "tenant-owner"
+			intruder.Spec.DeletionPolicy = portalv1.DeletionCryptoShred
+			intruder.Annotations = map[string]string{
+				portalv1.ConfirmCryptoShredAnnotation: "intruder"}
+			Expect(k8s.Create(ctx, intruder)).To(Succeed())
+			Eventually(func(g Gomega) {
+				t := getTenant(ctx, g, "intruder")
+				expectCondition(g, t, portalv1.ConditionNamespaceReady, metav1.ConditionFalse,
+					portalv1.ReasonNamespaceConflict)
+				g.Expect(condition(t, portalv1.ConditionNamespaceReady).Message).To(
+					ContainSubstring("PortalTenant owner"))
+			}, convergeBound, poll).Should(Succeed())
+
+			Expect(k8s.Delete(ctx, intruder)).To(Succeed())
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: "intruder"},
+					intruder))
+			}, convergeBound, poll).Should(BeTrue())
+			ns := &corev1.Namespace{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Name: "tenant-owner"}, ns)).To(Succeed())
+			Expect(ns.DeletionTimestamp).To(BeNil())
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "tenant-owner", Name: "portal"},
+				&corev1.Service{})).To(Succeed())
+			waitSafeguards(ctx, "owner")
+		})
 })

@@ -48,7 +48,7 @@ func (r *PortalTenantReconciler) reconcileDelete(ctx context.Context,
 		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: pdbName,
 			Namespace: ns}},
 	} {
-		errs = append(errs, remove(ctx, r, obj))
+		errs = append(errs, remove(ctx, r, t, obj))
 	}
 	n := VaultNamesFor(t.Name)
 	errs = append(errs,
@@ -60,7 +60,7 @@ func (r *PortalTenantReconciler) reconcileDelete(ctx context.Context,
 		mount := t.Spec.Encryption.TransitMount
 		errs = append(errs, r.Vault.DestroyTransitKey(ctx, mount, n.DataKey),
 			r.Vault.DestroyTransitKey(ctx, mount, n.SigningKey),
-			remove(ctx, r, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+			remove(ctx, r, t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	} else {
 		errs = append(errs, r.releaseNamespace(ctx, t))
 	}

@@ -97,7 +97,7 @@ func (r *PortalTenantReconciler) reconcileExposure(ctx context.Context,
 	svc, np := serviceFor(t), ingressPolicy(t)
 	if !o.safeguardsHold() {
 		for _, obj := range []client.Object{svc, np} {
-			if err := remove(ctx, r, obj); err != nil {
+			if err := remove(ctx, r, t, obj); err != nil {
 				o.errs = append(o.errs, err)
 			}
 		}
