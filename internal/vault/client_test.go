@@ -31,7 +31,7 @@ func TestParseKey(t *testing.T) {
 					"creation_time": "2026-12-03T17:00:00.5Z"}}},
 			want: KeyInfo{Type: "ed25519", DeletionAllowed: true, LatestVersion: 1,
 				MinDecryptionVersion: 1,
-				LatestCreated: time.Date(2026, 12, 3, 17, 0, 0, 5e8, time.UTC)},
+				LatestCreated:        time.Date(2026, 12, 3, 17, 0, 0, 5e8, time.UTC)},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
