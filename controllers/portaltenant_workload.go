@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"path"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -24,6 +25,11 @@ const (
 	pdbName        = "portal"
 	serviceName    = "portal"
 	containerName  = "portal"
+	// opsPort serves the portal's /healthz, /readyz and /metrics over
+	// plain HTTP inside the pod network; no network policy admits it from
+	// outside the namespace.
+	opsPort     = 9090
+	opsPortName = "ops"
 	// vaultTokenLifetime is the projected Vault login token's lifetime;
 	// kubelet refreshes it well before expiry.
 	vaultTokenLifetime = 600
@@ -165,7 +171,7 @@ func deploymentFor(t *portalv1.PortalTenant) (*appsv1.Deployment, error) {
 	probe := func(p string) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: p, Port: intstr.FromString(portalPortName), Scheme: corev1.URISchemeHTTPS}},
+				Path: p, Port: intstr.FromString(opsPortName), Scheme: corev1.URISchemeHTTP}},
 			PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1,
 		}
 	}
@@ -186,10 +192,10 @@ func deploymentFor(t *portalv1.PortalTenant) (*appsv1.Deployment, error) {
 			Name:            containerName,
 			Image:           t.Spec.Portal.Image,
 			ImagePullPolicy: corev1.PullIfNotPresent,
-			Ports: []corev1.ContainerPort{{Name: portalPortName, ContainerPort: portalPort,
-				Protocol: corev1.ProtocolTCP}},
-			Env: []corev1.EnvVar{{Name: tenantconfig.EnvConfigPath,
-				Value: tenantconfig.DefaultConfigPath}},
+			Ports: []corev1.ContainerPort{
+				{Name: portalPortName, ContainerPort: portalPort, Protocol: corev1.ProtocolTCP},
+				{Name: opsPortName, ContainerPort: opsPort, Protocol: corev1.ProtocolTCP}},
+			Env:             portalEnv(t),
 			Resources:       corev1.ResourceRequirements{Requests: req, Limits: lim},
 			ReadinessProbe:  probe("/readyz"),
 			LivenessProbe:   probe("/healthz"),
@@ -254,4 +260,30 @@ func portalVolumes(tokenFile string) []corev1.Volume {
 		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 			SizeLimit: ptr.To(resource.MustParse("64Mi"))}}},
 	}
+}
+
+// portalEnv is the portal's configuration (see portal/config): where the
+// operator mounted the tenant file, the TLS pair and the Vault login token,
+// and the database connection from spec.database's Secret.
+func portalEnv(t *portalv1.PortalTenant) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: tenantconfig.EnvConfigPath, Value: tenantconfig.DefaultConfigPath},
+		{Name: "PLEURA_TLS_CERT", Value: path.Join(tenantconfig.DefaultTLSDir, "tls.crt")},
+		{Name: "PLEURA_TLS_KEY", Value: path.Join(tenantconfig.DefaultTLSDir, "tls.key")},
+		{Name: "PLEURA_VAULT_AUTH", Value: "kubernetes"},
+		{Name: "PLEURA_SA_TOKEN_FILE", Value: tenantconfig.DefaultVaultTokenPath},
+		{Name: "PLEURA_LISTEN", Value: fmt.Sprintf(":%d", portalPort)},
+		{Name: "PLEURA_OPS_LISTEN", Value: fmt.Sprintf(":%d", opsPort)},
+	}
+	if db := t.Spec.Database; db != nil {
+		key := db.Key
+		if key == "" {
+			key = "dsn"
+		}
+		env = append(env, corev1.EnvVar{Name: "PLEURA_DATABASE_DSN",
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: db.SecretName},
+				Key:                  key}}})
+	}
+	return env
 }

@@ -172,7 +172,14 @@ func TestDeploymentIsHardened(t *testing.T) {
 	g.Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(Equal(ptr.To(true)))
 	g.Expect(c.SecurityContext.AllowPrivilegeEscalation).To(Equal(ptr.To(false)))
 	g.Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
-	g.Expect(c.ReadinessProbe).NotTo(BeNil())
+	// The names and paths the portal's configuration (portal/config) reads.
+	g.Expect(c.Env).To(ContainElements(
+		corev1.EnvVar{Name: "PLEURA_TENANT_FILE", Value: "/etc/pleura/config/tenant.json"},
+		corev1.EnvVar{Name: "PLEURA_TLS_CERT", Value: "/etc/pleura/tls/tls.crt"},
+		corev1.EnvVar{Name: "PLEURA_VAULT_AUTH", Value: "kubernetes"},
+		corev1.EnvVar{Name: "PLEURA_SA_TOKEN_FILE",
+			Value: "/var/run/secrets/pleura/vault/token"}))
+	g.Expect(c.ReadinessProbe.HTTPGet.Port.StrVal).To(Equal("ops"))
 	g.Expect(c.LivenessProbe).NotTo(BeNil())
 	g.Expect(c.Resources.Limits.Memory().String()).To(Equal("512Mi"))
 	g.Expect(pod.Volumes).To(ContainElements(

@@ -34,8 +34,9 @@ type Config struct {
 // Where the operator mounts things into the portal container. The portal
 // finds the file through EnvConfigPath and may rely on these defaults.
 const (
-	// EnvConfigPath is the environment variable holding this file's path.
-	EnvConfigPath = "PLEURA_TENANT_CONFIG"
+	// EnvConfigPath is the environment variable holding this file's path;
+	// the portal reads it (portal/config).
+	EnvConfigPath = "PLEURA_TENANT_FILE"
 	// DefaultConfigPath is where the operator mounts this file.
 	DefaultConfigPath = "/etc/pleura/config/" + ConfigMapKey
 	// DefaultTLSDir holds tls.crt, tls.key and ca.crt from cert-manager;
