@@ -91,3 +91,30 @@ test-portal: deps tools ## Run only the portal's tests (real PostgreSQL, Vault a
 .PHONY: run-portal
 run-portal: portal ## Serve the portal against the local stack (make demo-up first).
 	@hack/run-portal.sh $(PORTAL_STATE)
+
+##@ Operator (issue #3)
+
+CONTROLLER_GEN = $(shell $(TOOLS) path controller-gen)
+# The operator's state for `make demo` lives beside the local stack's.
+DEMO_DIR ?= .state/demo
+
+.PHONY: manifests
+manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) with controller-gen.
+	@$(TOOLS) build controller-gen
+	$(CONTROLLER_GEN) rbac:roleName=pleura-operator crd:allowDangerousTypes=false \
+	  paths=./api/... paths=./controllers/... \
+	  output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: ## Generate deep-copy code for api/v1alpha1 with controller-gen.
+	@$(TOOLS) build controller-gen
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: demo
+demo: ## The main job: local stack + operator + samples, then a table of tenant conditions.
+	@hack/demo.sh up
+	@hack/demo.sh operator
+
+.PHONY: manager
+manager: ## Build the operator binary into bin/manager.
+	go build -o bin/manager ./cmd/manager

@@ -27,6 +27,37 @@ type Config struct {
 	Vault Vault `json:"vault"`
 	// Policy is the compiled AccessPolicy the tenant enforces.
 	Policy Policy `json:"policy"`
+	// Settings are the portal settings from the PortalTenant's spec.
+	Settings Settings `json:"settings,omitzero"`
+}
+
+// Where the operator mounts things into the portal container. The portal
+// finds the file through EnvConfigPath and may rely on these defaults.
+const (
+	// EnvConfigPath is the environment variable holding this file's path;
+	// the portal reads it (portal/config).
+	EnvConfigPath = "PLEURA_TENANT_FILE"
+	// DefaultConfigPath is where the operator mounts this file.
+	DefaultConfigPath = "/etc/pleura/config/" + ConfigMapKey
+	// DefaultTLSDir holds tls.crt, tls.key and ca.crt from cert-manager;
+	// the files are replaced in place on renewal.
+	DefaultTLSDir = "/etc/pleura/tls"
+	// DefaultVaultTokenPath holds a short-lived service account token with
+	// audience "vault" for Kubernetes auth login; it is refreshed in place.
+	DefaultVaultTokenPath = "/var/run/secrets/pleura/vault/token"
+)
+
+// Settings are the tenant's portal settings.
+type Settings struct {
+	// MinTLSVersion is the oldest TLS version to accept: "1.3" or "1.2".
+	MinTLSVersion string `json:"minTLSVersion,omitempty"`
+	// RewrapAfterRotation asks the portal to rewrap stored data keys under
+	// the newest key version after each rotation.
+	RewrapAfterRotation bool `json:"rewrapAfterRotation,omitempty"`
+	// TLSDir is the directory holding tls.crt and tls.key.
+	TLSDir string `json:"tlsDir,omitempty"`
+	// VaultTokenPath is the service account token file for Vault login.
+	VaultTokenPath string `json:"vaultTokenPath,omitempty"`
 }
 
 // Tenant identifies the PortalTenant the portal serves.

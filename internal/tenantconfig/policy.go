@@ -1,6 +1,7 @@
 package tenantconfig
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -297,4 +298,11 @@ func (p *Policy) validate(path string) []error {
 		}
 	}
 	return errs
+}
+
+// Validate reports every problem with the policy alone, each naming the
+// field by its JSON path under "policy". The operator calls it when it
+// compiles an AccessPolicy, before any tenant ConfigMap is written.
+func (p *Policy) Validate() error {
+	return errors.Join(p.validate("policy")...)
 }
