@@ -108,7 +108,9 @@ func egressPolicy(t *portalv1.PortalTenant) *networkingv1.NetworkPolicy {
 		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
 	}
 	for _, e := range t.Spec.Network.Egress {
-		rule := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{peer(e.To)}}
+		rule := networkingv1.NetworkPolicyEgressRule{
+			To: []networkingv1.NetworkPolicyPeer{peer(e.To)},
+		}
 		for _, p := range e.Ports {
 			port := intstr.FromInt32(p)
 			rule.Ports = append(rule.Ports, networkingv1.NetworkPolicyPort{

@@ -238,7 +238,9 @@ func restrictedContainer() *corev1.SecurityContext {
 		AllowPrivilegeEscalation: ptr.To(false),
 		Privileged:               ptr.To(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		SeccompProfile: &corev1.SeccompProfile{
+			Type: corev1.SeccompProfileTypeRuntimeDefault,
+		},
 	}
 }
 

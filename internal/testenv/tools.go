@@ -64,7 +64,8 @@ func envtestAssets(root string) (string, error) {
 
 func runTools(root string, args ...string) (string, error) {
 	var stderr bytes.Buffer
-	cmd := exec.Command("bash", append([]string{filepath.Join(root, "hack", "tools.sh")}, args...)...)
+	script := filepath.Join(root, "hack", "tools.sh")
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
