@@ -3,12 +3,15 @@ package auth
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -38,19 +41,39 @@ const (
 	MaxLength = 256
 )
 
+// commonPasswordsFile is a hand-kept list: passwords people pick for a
+// clinic portal (seasons, clinic words) that breach corpora rank low.
+//
 //go:embed common-passwords.txt
 var commonPasswordsFile []byte
 
-var commonPasswords = func() map[string]bool {
-	m := map[string]bool{}
-	s := bufio.NewScanner(bytes.NewReader(commonPasswordsFile))
-	for s.Scan() {
-		if line := strings.TrimSpace(s.Text()); line != "" {
-			m[strings.ToLower(line)] = true
+// breachedPasswordsFile holds the 49,233 passwords seen most often in
+// public breaches (see breached-passwords.LICENSE for its source).
+//
+//go:embed breached-passwords.txt.gz
+var breachedPasswordsFile []byte
+
+// commonPasswords is built on first use, so processes that never check a
+// password do not pay for the set.
+var commonPasswords = sync.OnceValue(func() map[string]bool {
+	m := make(map[string]bool, 50_000)
+	add := func(r io.Reader) {
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			if line := strings.TrimSpace(s.Text()); line != "" && line[0] != '#' {
+				m[strings.ToLower(line)] = true
+			}
 		}
 	}
+	add(bytes.NewReader(commonPasswordsFile))
+	zr, err := gzip.NewReader(bytes.NewReader(breachedPasswordsFile))
+	if err != nil {
+		// The file is embedded at build time; a broken one is a build defect.
+		panic(fmt.Sprintf("embedded breached-password list is corrupt: %v", err))
+	}
+	add(zr)
 	return m
-}()
+})
 
 // Hasher hashes and verifies passwords with Argon2id.
 type Hasher struct {
@@ -131,8 +154,8 @@ func CheckPassword(password string, mfaRequired bool, context ...string) error {
 	// Also catch a listed password with spaces, or with digits and
 	// symbols tacked on the end ("password2026!").
 	bare := strings.TrimRight(strings.ReplaceAll(lower, " ", ""), "0123456789!@#$%^&*?.")
-	if commonPasswords[lower] || commonPasswords[strings.ReplaceAll(lower, " ", "")] ||
-		commonPasswords[bare] {
+	listed := commonPasswords()
+	if listed[lower] || listed[strings.ReplaceAll(lower, " ", "")] || listed[bare] {
 		return fmt.Errorf("that password is on a list of common or breached passwords; " +
 			"choose another")
 	}
