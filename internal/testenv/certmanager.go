@@ -50,9 +50,10 @@ func (e *Env) startCertManager(ctx context.Context) error {
 		!apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", CertManagerNamespace, err)
 	}
-	p, err := startProcess("cert-manager", e.Dir, nil, nil, bin,
-		"--kubeconfig="+e.Kubeconfig,
-		"--cluster-resource-namespace="+CertManagerNamespace)
+	p, err := startProcess(e.Dir, command{name: "cert-manager", bin: bin, args: []string{
+		"--kubeconfig=" + e.Kubeconfig,
+		"--cluster-resource-namespace=" + CertManagerNamespace,
+	}})
 	if err != nil {
 		return err
 	}

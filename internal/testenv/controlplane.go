@@ -88,19 +88,20 @@ func (e *Env) startControllerManager(ctx context.Context) error {
 		return fmt.Errorf("writing API server CA: %w", err)
 	}
 	certDir := e.Environment.ControlPlane.GetAPIServer().CertDir
-	p, err := startProcess("kube-controller-manager", e.Dir, nil, nil, bin,
-		"--kubeconfig="+e.Kubeconfig,
-		"--authentication-kubeconfig="+e.Kubeconfig,
-		"--authorization-kubeconfig="+e.Kubeconfig,
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(e.Dir, "kube-controller-manager"),
-		"--service-account-private-key-file="+filepath.Join(certDir, "sa-signer.key"),
-		"--root-ca-file="+caFile,
-		"--service-cluster-ip-range="+ServiceClusterIPRange,
-		"--controllers=*",
-	)
+	p, err := startProcess(e.Dir, command{name: "kube-controller-manager", bin: bin,
+		args: []string{
+			"--kubeconfig=" + e.Kubeconfig,
+			"--authentication-kubeconfig=" + e.Kubeconfig,
+			"--authorization-kubeconfig=" + e.Kubeconfig,
+			"--leader-elect=false",
+			"--bind-address=127.0.0.1",
+			"--secure-port=" + strconv.Itoa(port),
+			"--cert-dir=" + filepath.Join(e.Dir, "kube-controller-manager"),
+			"--service-account-private-key-file=" + filepath.Join(certDir, "sa-signer.key"),
+			"--root-ca-file=" + caFile,
+			"--service-cluster-ip-range=" + ServiceClusterIPRange,
+			"--controllers=*",
+		}})
 	if err != nil {
 		return err
 	}

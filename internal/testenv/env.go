@@ -182,7 +182,7 @@ func (e *Env) Stop() error {
 // logWriter opens Dir/name.log for a component envtest starts itself.
 func (e *Env) logWriter(name string) (io.Writer, io.Writer) {
 	f, err := os.OpenFile(filepath.Join(e.Dir, name+".log"),
-		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return io.Discard, io.Discard
 	}

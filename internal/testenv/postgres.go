@@ -107,11 +107,12 @@ func (e *Env) startPostgres(ctx context.Context) error {
 		return fmt.Errorf("removing PostgreSQL password file: %w", err)
 	}
 
-	p, err := startProcess("postgres", e.Dir, cred, nil, server, "-D", data,
-		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", socket,
-		// Throwaway data: durability buys nothing and costs test time.
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200")
+	p, err := startProcess(e.Dir, command{name: "postgres", bin: server, cred: cred,
+		args: []string{"-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", socket,
+			// Throwaway data: durability buys nothing and costs test time.
+			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			"-c", "max_connections=200"},
+		secrets: []string{password}})
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,17 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -27,34 +30,93 @@ type process struct {
 	err     error
 }
 
-// startProcess starts bin with args, writing stdout and stderr to
-// logDir/name.log. cred, when not nil, runs the child as another user.
-func startProcess(name, logDir string, cred *syscall.Credential, env []string,
-	bin string, args ...string) (*process, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s log: %w", name, err)
-	}
-	defer logFile.Close()
+// command describes a component to start.
+type command struct {
+	// name names the component and its log, logDir/name.log.
+	name string
+	// bin and args are what to run.
+	bin  string
+	args []string
+	// env is added to this process's environment.
+	env []string
+	// cred, when not nil, runs the child as another user.
+	cred *syscall.Credential
+	// secrets are values never to be written to the log, and
+	// secretPrefixes start lines whose remainder is never written (Vault's
+	// dev banner prints the root token and unseal key).
+	secrets        []string
+	secretPrefixes []string
+}
 
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), env...)
+// startProcess starts c with its output, redacted, in logDir/c.name.log
+// (mode 0600: component logs may hold addresses and identifiers).
+func startProcess(logDir string, c command) (*process, error) {
+	logPath := filepath.Join(logDir, c.name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s log: %w", c.name, err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("creating %s output pipe: %w", c.name, err)
+	}
+
+	cmd := exec.Command(c.bin, c.args...)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.Env = append(os.Environ(), c.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
 		Pdeathsig:  syscall.SIGKILL,
-		Credential: cred,
+		Credential: c.cred,
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s (%s): %w", name, bin, err)
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s (%s): %w", c.name, c.bin, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go copyRedacted(logFile, pr, c.secrets, c.secretPrefixes)
+
+	p := &process{name: c.name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// copyRedacted copies lines from r to w until r ends, replacing every secret
+// and the rest of every line that starts with a secret prefix.
+func copyRedacted(w io.WriteCloser, r io.ReadCloser, secrets, prefixes []string) {
+	defer w.Close()
+	defer r.Close()
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			_, _ = io.WriteString(w, redactLine(line, secrets, prefixes))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func redactLine(line string, secrets, prefixes []string) string {
+	for _, s := range secrets {
+		if s != "" {
+			line = strings.ReplaceAll(line, s, "[redacted]")
+		}
+	}
+	trimmed := strings.TrimLeft(line, " \t")
+	for _, p := range prefixes {
+		if strings.HasPrefix(trimmed, p) {
+			return line[:len(line)-len(trimmed)] + p + " [redacted]\n"
+		}
+	}
+	return line
 }
 
 // exited reports whether the process has already ended, with its error.

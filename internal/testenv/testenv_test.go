@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +85,17 @@ func TestStack(t *testing.T) {
 	})
 	t.Run("vault transit", func(t *testing.T) {
 		testVaultTransit(t, ctx, env)
+	})
+	t.Run("vault secrets stay out of logs", func(t *testing.T) {
+		g := NewWithT(t)
+		log, err := os.ReadFile(filepath.Join(env.Dir, "vault.log"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(log)).To(ContainSubstring("Root Token: [redacted]"))
+		g.Expect(string(log)).To(ContainSubstring("Unseal Key: [redacted]"))
+		g.Expect(string(log)).NotTo(ContainSubstring(env.Vault.Token))
+		info, err := os.Stat(filepath.Join(env.Dir, "vault.log"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))
 	})
 	t.Run("vault kubernetes auth", func(t *testing.T) {
 		testVaultKubernetesAuth(t, ctx, env)
@@ -269,7 +281,12 @@ func TestKilledRunLeavesNoProcess(t *testing.T) {
 	g := NewWithT(t)
 	cmd := exec.CommandContext(t.Context(), os.Args[0],
 		"-test.run=^TestKilledRunLeavesNoProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnvVar+"=1")
+	// The child's state lives in a directory this test removes, since the
+	// killed child cannot.
+	// envtest makes temporary directories of its own: TMPDIR puts them
+	// there too.
+	dir := t.TempDir()
+	cmd.Env = append(os.Environ(), childEnvVar+"="+dir, "TMPDIR="+dir)
 	out, err := cmd.StdoutPipe()
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cmd.Start()).To(Succeed())
@@ -302,7 +319,7 @@ func TestKilledRunLeavesNoProcess(t *testing.T) {
 }
 
 func runChild(t *testing.T) {
-	env, err := Start(t.Context(), Options{Vault: true})
+	env, err := Start(t.Context(), Options{Vault: true, Dir: os.Getenv(childEnvVar)})
 	if err != nil {
 		t.Fatalf("starting child stack: %v", err)
 	}
@@ -323,4 +340,22 @@ func zombie(pid int) bool {
 	}
 	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
 	return strings.HasPrefix(rest, "Z")
+}
+
+func TestRedactLine(t *testing.T) {
+	cases := map[string]struct {
+		// line is what the component wrote; want is what the log keeps.
+		line, want string
+	}{
+		"secret anywhere": {"token=s3cr3t ok\n", "token=[redacted] ok\n"},
+		"prefixed line":   {"  Unseal Key: abc=\n", "  Unseal Key: [redacted]\n"},
+		"untouched":       {"listening on 127.0.0.1\n", "listening on 127.0.0.1\n"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := redactLine(tc.line, []string{"s3cr3t"}, []string{"Unseal Key:"})
+			g.Expect(got).To(Equal(tc.want))
+		})
+	}
 }

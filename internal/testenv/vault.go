@@ -68,10 +68,12 @@ func (e *Env) startVault(ctx context.Context) error {
 	}
 	// The root token travels in the environment, not argv, so `ps` does
 	// not show it.
-	p, err := startProcess("vault", e.Dir, nil,
-		[]string{"HOME=" + home, "VAULT_DEV_ROOT_TOKEN_ID=" + token},
-		bin, "server", "-dev", "-dev-no-store-token",
-		"-dev-listen-address="+loopback(port), "-log-level=info")
+	p, err := startProcess(e.Dir, command{name: "vault", bin: bin,
+		args: []string{"server", "-dev", "-dev-no-store-token",
+			"-dev-listen-address=" + loopback(port), "-log-level=info"},
+		env:            []string{"HOME=" + home, "VAULT_DEV_ROOT_TOKEN_ID=" + token},
+		secrets:        []string{token},
+		secretPrefixes: []string{"Unseal Key:", "Root Token:"}})
 	if err != nil {
 		return err
 	}
