@@ -32,12 +32,17 @@ help: ## Show this help.
 
 ##@ Main job
 
+.PHONY: demo
+demo: ## The main job: local stack + operator + samples, then a table of tenant conditions.
+	@hack/demo.sh up
+	@hack/demo.sh operator
+
 .PHONY: demo-up
 demo-up: ## Start the local stack in the background and print its exports.
 	@hack/demo.sh up
 
 .PHONY: demo-down
-demo-down: ## Stop the local stack and every process it started.
+demo-down: ## Stop the operator, the local stack and every process they started.
 	@hack/demo.sh down
 
 .PHONY: demo-status
@@ -73,10 +78,10 @@ tools-update: ## Rewrite hack/tools/*/go.mod from hack/versions.env.
 	hack/tools/update-modules.sh
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests use (PostgreSQL), if missing.
+deps: ## Install the Debian packages the tests use (PostgreSQL, Chromium), if missing.
 	@hack/deps.sh
 
-##@ Portal (issue #4)
+##@ Portal
 
 PORTAL_STATE ?= .state/demo/portal
 
@@ -92,11 +97,9 @@ test-portal: deps tools ## Run only the portal's tests (real PostgreSQL, Vault a
 run-portal: portal ## Serve the portal against the local stack (make demo-up first).
 	@hack/run-portal.sh $(PORTAL_STATE)
 
-##@ Operator (issue #3)
+##@ Operator
 
 CONTROLLER_GEN = $(shell $(TOOLS) path controller-gen)
-# The operator's state for `make demo` lives beside the local stack's.
-DEMO_DIR ?= .state/demo
 
 .PHONY: manifests
 manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) with controller-gen.
@@ -109,11 +112,6 @@ manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) with contr
 generate: ## Generate deep-copy code for api/v1alpha1 with controller-gen.
 	@$(TOOLS) build controller-gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
-
-.PHONY: demo
-demo: ## The main job: local stack + operator + samples, then a table of tenant conditions.
-	@hack/demo.sh up
-	@hack/demo.sh operator
 
 .PHONY: manager
 manager: ## Build the operator binary into bin/manager.

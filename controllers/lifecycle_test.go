@@ -146,6 +146,36 @@ var _ = Describe("PortalTenant lifecycle", func() {
 
 	})
 
+	It("refuses a hostname another tenant serves, and serves it once that tenant is gone",
+		func(ctx SpecContext) {
+			Expect(k8s.Create(ctx, newTenant("first-host", "lifecycle"))).To(Succeed())
+			first := waitSafeguards(ctx, "first-host")
+			second := newTenant("second-host", "lifecycle")
+			second.Spec.Portal.Hostname = first.Spec.Portal.Hostname
+			Expect(k8s.Create(ctx, second)).To(Succeed())
+			Eventually(func(g Gomega) {
+				t := getTenant(ctx, g, "second-host")
+				expectCondition(g, t, portalv1.ConditionTLSReady, metav1.ConditionFalse,
+					portalv1.ReasonHostnameConflict)
+				g.Expect(condition(t, portalv1.ConditionTLSReady).Message).To(
+					ContainSubstring("PortalTenant first-host"))
+				g.Expect(t.Status.Exposed).To(BeFalse())
+			}, convergeBound, poll).Should(Succeed())
+			// No certificate was requested for the second tenant.
+			Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{
+				Namespace: second.Spec.Namespace, Name: "portal-tls"},
+				&corev1.Secret{}))).To(BeTrue())
+			// The first tenant keeps its name and its exposure.
+			waitSafeguards(ctx, "first-host")
+
+			Expect(k8s.Delete(ctx, first)).To(Succeed())
+			Eventually(func(g Gomega) {
+				t := getTenant(ctx, g, "second-host")
+				expectCondition(g, t, portalv1.ConditionTLSReady, metav1.ConditionTrue,
+					portalv1.ReasonCertificateIssued)
+			}, convergeBound, poll).Should(Succeed())
+		})
+
 	It("deletes a tenant that lost a namespace conflict without touching the owner's objects",
 		func(ctx SpecContext) {
 			Expect(k8s.Create(ctx, newTenant("owner", "lifecycle"))).To(Succeed())

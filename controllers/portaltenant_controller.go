@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -48,6 +50,7 @@ const FieldOwner = "pleura-operator"
 const (
 	indexAccessPolicy = "spec.accessPolicyRef.name"
 	indexIssuer       = "spec.tls.issuerRef"
+	indexHostname     = "spec.portal.hostname"
 )
 
 // Settings are the operator-wide defaults a tenant may leave unset.
@@ -172,6 +175,13 @@ func (r *PortalTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("indexing tenants by issuer: %w", err)
 	}
+	err = idx.IndexField(ctx, &portalv1.PortalTenant{}, indexHostname,
+		func(o client.Object) []string {
+			return []string{strings.ToLower(o.(*portalv1.PortalTenant).Spec.Portal.Hostname)}
+		})
+	if err != nil {
+		return fmt.Errorf("indexing tenants by hostname: %w", err)
+	}
 	if r.Now == nil {
 		r.Now = time.Now
 	}
@@ -191,6 +201,8 @@ func (r *PortalTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&cmapi.Certificate{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(byTenantLabel)).
+		// A tenant that gives up a hostname hands it to the next claimant.
+		Watches(&portalv1.PortalTenant{}, handler.EnqueueRequestsFromMapFunc(r.sameHostname)).
 		Watches(&portalv1.AccessPolicy{}, r.enqueueByIndex(indexAccessPolicy)).
 		Watches(&cmapi.ClusterIssuer{}, r.enqueueByIndex(indexIssuer)).
 		Watches(&cmapi.Issuer{}, r.enqueueByIndex(indexIssuer)).
@@ -217,13 +229,31 @@ func byTenantLabel(_ context.Context, o client.Object) []reconcile.Request {
 func (r *PortalTenantReconciler) enqueueByIndex(index string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(
 		func(ctx context.Context, o client.Object) []reconcile.Request {
-			list := &portalv1.PortalTenantList{}
-			if err := r.List(ctx, list, client.MatchingFields{index: o.GetName()}); err != nil {
-				logf.FromContext(ctx).Error(err, "Listing tenants to enqueue", "index", index)
-				return nil
-			}
-			return requests(list)
+			return r.tenantsMatching(ctx, index, o.GetName())
 		})
+}
+
+// sameHostname maps a tenant to the other tenants claiming its hostname. The
+// tenant itself is left out: its own watch enqueues it, and a second request
+// would reconcile it again from a cache that may not hold its last status.
+func (r *PortalTenantReconciler) sameHostname(ctx context.Context,
+	o client.Object) []reconcile.Request {
+	host := strings.ToLower(o.(*portalv1.PortalTenant).Spec.Portal.Hostname)
+	reqs := r.tenantsMatching(ctx, indexHostname, host)
+	return slices.DeleteFunc(reqs, func(req reconcile.Request) bool {
+		return req.Name == o.GetName()
+	})
+}
+
+// tenantsMatching returns a request for every tenant whose index key is key.
+func (r *PortalTenantReconciler) tenantsMatching(ctx context.Context, index,
+	key string) []reconcile.Request {
+	list := &portalv1.PortalTenantList{}
+	if err := r.List(ctx, list, client.MatchingFields{index: key}); err != nil {
+		logf.FromContext(ctx).Error(err, "Listing tenants to enqueue", "index", index)
+		return nil
+	}
+	return requests(list)
 }
 
 func (r *PortalTenantReconciler) allTenants(ctx context.Context,

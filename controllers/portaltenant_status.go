@@ -31,6 +31,7 @@ var safeguards = []string{
 // opposed to the operator still working.
 var degradedReasons = map[string]bool{
 	portalv1.ReasonNamespaceConflict:    true,
+	portalv1.ReasonHostnameConflict:     true,
 	portalv1.ReasonVaultUnavailable:     true,
 	portalv1.ReasonIssuerNotFound:       true,
 	portalv1.ReasonIssuerNotReady:       true,

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
@@ -71,8 +72,21 @@ func (r *PortalTenantReconciler) reconcileTLS(ctx context.Context, t *portalv1.P
 		o.set(typ, false, portalv1.ReasonReconciling, "waiting for the namespace")
 		return
 	}
+	owner, err := r.hostnameOwner(ctx, t)
+	if err != nil {
+		o.fail(typ, portalv1.ReasonReconciling, err)
+		return
+	}
+	if owner != "" {
+		// Fail closed: a second clinic must never get a certificate, and so
+		// traffic, for a name another clinic serves.
+		o.set(typ, false, portalv1.ReasonHostnameConflict, "hostname %s is already served "+
+			"by PortalTenant %s; set spec.portal.hostname to a name no other tenant uses",
+			t.Spec.Portal.Hostname, owner)
+		return
+	}
 	cert := r.certificateFor(t)
-	err := ensure(ctx, r, t, cert, func(got *cmapi.Certificate) bool {
+	err = ensure(ctx, r, t, cert, func(got *cmapi.Certificate) bool {
 		return equality.Semantic.DeepDerivative(cert.Spec, got.Spec)
 	}, func(got *cmapi.Certificate) { got.Spec = cert.Spec })
 	if err != nil {
@@ -138,4 +152,28 @@ func (r *PortalTenantReconciler) issuerReady(ctx context.Context, t *portalv1.Po
 	}
 	return false, portalv1.ReasonIssuerNotReady, fmt.Sprintf("%s %s is not Ready; see its "+
 		"status", ref.Kind, ref.Name)
+}
+
+// hostnameOwner returns the name of another PortalTenant that claimed t's
+// hostname first (older, or as old with a smaller name), or "" when t may
+// serve it.
+func (r *PortalTenantReconciler) hostnameOwner(ctx context.Context,
+	t *portalv1.PortalTenant) (string, error) {
+	var same portalv1.PortalTenantList
+	host := strings.ToLower(t.Spec.Portal.Hostname)
+	if err := r.List(ctx, &same, client.MatchingFields{indexHostname: host}); err != nil {
+		return "", fmt.Errorf("listing PortalTenants for hostname conflicts: %w", err)
+	}
+	for i := range same.Items {
+		other := &same.Items[i]
+		if other.UID == t.UID || !other.DeletionTimestamp.IsZero() {
+			continue
+		}
+		older := other.CreationTimestamp.Before(&t.CreationTimestamp) ||
+			(other.CreationTimestamp.Equal(&t.CreationTimestamp) && other.Name < t.Name)
+		if older {
+			return other.Name, nil
+		}
+	}
+	return "", nil
 }

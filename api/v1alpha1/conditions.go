@@ -37,6 +37,9 @@ const (
 	// ReasonNamespaceConflict means the namespace exists and belongs to
 	// something else; pick another spec.namespace.
 	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonHostnameConflict means an older PortalTenant already serves
+	// spec.portal.hostname; no certificate is requested for it twice.
+	ReasonHostnameConflict = "HostnameConflict"
 	// ReasonNamespaceTerminating means the namespace is being deleted.
 	ReasonNamespaceTerminating = "NamespaceTerminating"
 	// ReasonVaultUnavailable means Vault could not be reached or refused the
