@@ -70,7 +70,7 @@ build: ## Build every binary into bin/.
 	go build -o bin/ ./cmd/...
 
 .PHONY: tools
-tools: ## Build the pinned upstream components (cached; cold takes ~20 minutes).
+tools: ## Build the pinned upstream components (cached; cold: 35-60 minutes).
 	@$(TOOLS) build
 
 .PHONY: tools-update

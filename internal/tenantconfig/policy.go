@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
+	// Time zones are checked against Go's own database, so a container
+	// image without /usr/share/zoneinfo judges them the same.
+	_ "time/tzdata"
 )
 
 // Action is something a role may do with a kind of record.
@@ -287,6 +291,17 @@ func (p *Policy) validate(path string) []error {
 	for i, c := range p.AdminConsoleCIDRs {
 		if _, err := netip.ParsePrefix(c); err != nil {
 			add(fmt.Sprintf("adminConsoleCIDRs[%d]", i), "%q is not a CIDR like 192.0.2.0/24", c)
+		}
+	}
+	if w := p.PrivilegedHours; w != nil {
+		for field, v := range map[string]string{"start": w.Start, "end": w.End} {
+			if _, err := time.Parse("15:04", v); err != nil {
+				add("privilegedHours."+field, "%q is not a 24-hour time like 07:30", v)
+			}
+		}
+		if _, err := time.LoadLocation(w.TimeZone); err != nil || w.TimeZone == "" {
+			add("privilegedHours.timeZone", "%q is not an IANA time zone like "+
+				"America/Chicago", w.TimeZone)
 		}
 	}
 	if p.StepUp.Window.Duration <= 0 && len(p.StepUp.Actions) > 0 {

@@ -101,11 +101,14 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	c.Policy.Roles[1].MFA.Factors = nil
 	c.Policy.AdminConsoleCIDRs = []string{"10.0.0.0/33"}
 	c.Policy.BreakGlass.Roles = []string{"nobody"}
+	c.Policy.PrivilegedHours = &TimeWindow{Start: "7:30am", End: "18:00",
+		TimeZone: "Mars/Olympus"}
 	err := c.Validate()
 	g.Expect(err).To(HaveOccurred())
 	for _, want := range []string{"schemaVersion", "tenant.name", "vault.address",
 		"policy.roles[0].session.idle", "policy.roles[1].mfa.factors",
-		"policy.adminConsoleCIDRs[0]", "policy.breakGlass.roles[0]"} {
+		"policy.adminConsoleCIDRs[0]", "policy.breakGlass.roles[0]",
+		"policy.privilegedHours.start", "policy.privilegedHours.timeZone"} {
 		g.Expect(err.Error()).To(ContainSubstring(want))
 	}
 }
